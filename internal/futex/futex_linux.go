@@ -1,0 +1,170 @@
+//go:build linux
+
+// Package futex wraps the Linux futex system calls that processshared needs:
+// FUTEX_WAIT and FUTEX_WAKE on words in MAP_SHARED memory, futex_waitv(2) to
+// sleep on several words at once, and set_robust_list(2).
+//
+// None of the shared-word operations use FUTEX_PRIVATE_FLAG: the words live in
+// memory mapped by several processes, so the kernel must key them on the backing
+// page, not on this process's address space. The cancellation words of Waitv are
+// process-private and say so in their flags.
+package futex
+
+import (
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	opWait        = 0   // FUTEX_WAIT
+	opWake        = 1   // FUTEX_WAKE
+	opWaitBitset  = 9   // FUTEX_WAIT_BITSET (absolute timeouts)
+	privateFlag   = 128 // FUTEX_PRIVATE_FLAG
+	clockRealtime = 256 // FUTEX_CLOCK_REALTIME; absent means CLOCK_MONOTONIC
+	bitsetAny     = 0xffffffff
+
+	// Flags of struct futex_waitv.
+	size32      = 2   // FUTEX2_SIZE_U32
+	waitvPrivat = 128 // FUTEX2_PRIVATE
+)
+
+// Result says why a wait returned.
+type Result int
+
+const (
+	Woken    Result = iota // woken by a FUTEX_WAKE, a signal, or spuriously
+	Changed                // a word no longer held the expected value (EAGAIN)
+	TimedOut               // the deadline passed
+)
+
+// Wait sleeps while *addr == val, until woken or until deadline (CLOCK_MONOTONIC
+// nanoseconds; 0 means none). It wraps FUTEX_WAIT_BITSET. Callers re-check their
+// condition after every return: wake-ups may be spurious.
+func Wait(addr *uint32, val uint32, deadline int64) Result {
+	var ts *unix.Timespec
+	if deadline != 0 {
+		t := unix.NsecToTimespec(deadline)
+		ts = &t
+	}
+	_, _, e := syscall.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWaitBitset,
+		uintptr(val), uintptr(unsafe.Pointer(ts)), 0, bitsetAny)
+	runtime.KeepAlive(ts)
+	switch e {
+	case 0, syscall.EINTR:
+		return Woken
+	case syscall.EAGAIN:
+		return Changed
+	case syscall.ETIMEDOUT:
+		return TimedOut
+	}
+	// EFAULT or EINVAL: the word is not usable (unmapped, misaligned). Report
+	// a change so the caller re-reads its state and fails there.
+	return Changed
+}
+
+// Wake wakes up to n waiters on addr and returns how many it woke. It wraps
+// FUTEX_WAKE. FUTEX_WAKE never blocks, so it is issued with RawSyscall6 and skips
+// the runtime's system call bookkeeping.
+func Wake(addr *uint32, n int) int {
+	r, _, e := syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWake, uintptr(n), 0, 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return int(r)
+}
+
+// WakePrivate is Wake for a word in this process's private memory.
+func WakePrivate(addr *uint32, n int) int {
+	r, _, e := syscall.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWake|privateFlag, uintptr(n), 0, 0, 0)
+	if e != 0 {
+		return 0
+	}
+	return int(r)
+}
+
+// A Waiter is one entry of a futex_waitv(2) call.
+type Waiter struct {
+	Val     uint64
+	Addr    uint64
+	Flags   uint32
+	reserve uint32
+}
+
+// Shared returns a Waiter for a word in shared memory.
+func Shared(addr *uint32, val uint32) Waiter {
+	return Waiter{Val: uint64(val), Addr: uint64(uintptr(unsafe.Pointer(addr))), Flags: size32}
+}
+
+// Private returns a Waiter for a word in this process's private memory.
+func Private(addr *uint32, val uint32) Waiter {
+	return Waiter{Val: uint64(val), Addr: uint64(uintptr(unsafe.Pointer(addr))), Flags: size32 | waitvPrivat}
+}
+
+// Waitv sleeps until one of the words no longer holds its value, one of them is
+// woken, or deadline (CLOCK_MONOTONIC nanoseconds; 0 means none) passes. It
+// wraps futex_waitv(2) (Linux 5.16). The caller keeps the words alive.
+func Waitv(ws []Waiter, deadline int64) Result {
+	var ts *unix.Timespec
+	if deadline != 0 {
+		t := unix.NsecToTimespec(deadline)
+		ts = &t
+	}
+	_, _, e := syscall.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), uintptr(len(ws)), 0,
+		uintptr(unsafe.Pointer(ts)), unix.CLOCK_MONOTONIC, 0)
+	runtime.KeepAlive(ws)
+	runtime.KeepAlive(ts)
+	switch e {
+	case 0, syscall.EINTR:
+		return Woken
+	case syscall.EAGAIN:
+		return Changed
+	case syscall.ETIMEDOUT:
+		return TimedOut
+	}
+	return Changed
+}
+
+// HasWaitv reports whether the kernel implements futex_waitv(2). It probes once.
+var HasWaitv = sync.OnceValue(func() bool {
+	var w uint32 = 1
+	ws := []Waiter{Private(&w, 0)} // value differs: returns EAGAIN at once if implemented
+	_, _, e := syscall.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), 1, 0, 0, unix.CLOCK_MONOTONIC, 0)
+	runtime.KeepAlive(ws)
+	return e == syscall.EAGAIN
+})
+
+// SetRobustList registers head as the calling thread's robust futex list. It
+// wraps set_robust_list(2); see the kernel's Documentation/locking/robust-futex-ABI.
+func SetRobustList(head unsafe.Pointer, size uintptr) error {
+	_, _, e := syscall.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(head), size, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Now returns the CLOCK_MONOTONIC time in nanoseconds, the clock the deadlines
+// of Wait and Waitv are measured on.
+func Now() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// Deadline converts a wall-clock deadline (as from context.Context.Deadline) to
+// CLOCK_MONOTONIC nanoseconds. The zero time gives 0 (no deadline).
+func Deadline(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	d := time.Until(t)
+	if d < 0 {
+		d = 0
+	}
+	return Now() + int64(d) + 1
+}

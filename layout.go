@@ -1,0 +1,118 @@
+package processshared
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Segment layout, version 1. All integers are in the machine's byte order;
+// processes of different architectures must not share a segment.
+//
+//	offset  size  field
+//	0       8     magic        segMagic, stored last (atomically) by the creator
+//	8       4     version      layoutVersion
+//	12      4     headerSize   hdrSize
+//	16      8     size         bytes in the segment, header included
+//	24      4     procOff      offset of the process table
+//	28      4     procCap      entries in the process table
+//	32      4     dirOff       offset of the object directory
+//	36      4     dirCap       entries in the object directory
+//	40      8     heapOff      first byte objects may be allocated at
+//	48      8     heapNext     next free byte; accessed atomically only
+//	56      4     creatorPID
+//	64      8     created      creation time, Unix nanoseconds
+//	72      8     creatorStart creator's start time (clock ticks since boot)
+//
+// The process table follows the header, then the directory, then the heap.
+// Every offset and count read back from a mapping is checked against the
+// mapping's length before use: other processes may have written anything.
+const (
+	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
+	layoutVersion = 1
+	hdrSize       = 256
+
+	offMagic        = 0
+	offVersion      = 8
+	offHeaderSize   = 12
+	offSize         = 16
+	offProcOff      = 24
+	offProcCap      = 28
+	offDirOff       = 32
+	offDirCap       = 36
+	offHeapOff      = 40
+	offHeapNext     = 48
+	offCreatorPID   = 56
+	offCreated      = 64
+	offCreatorStart = 72
+
+	procSlotSize = 64
+	dirEntrySize = 128
+	objAlign     = 64 // objects start on their own cache line
+
+	// MaxObjectNameLen is the longest name of an object inside a segment.
+	MaxObjectNameLen = 96
+)
+
+// Fields of a process table slot (procSlotSize bytes).
+//
+//	0   live   uint32  robust futex word: keeper thread id | liveWaiters | liveDied; 0 = free
+//	4   pid    uint32
+//	8   next   uint64  struct robust_list entry; linked into the attaching
+//	                   process's robust list (virtual addresses of that process)
+//	16  start  uint64  the process's start time in clock ticks since boot
+//	24  since  int64   attach time, Unix nanoseconds
+//	32  flags  uint32  slotRobust when the kernel watches live for this process
+const (
+	slotLive   = 0
+	slotPID    = 4
+	slotNext   = 8
+	slotStart  = 16
+	slotSince  = 24
+	slotFlags  = 32
+	slotRobust = 1
+
+	// The kernel's robust-futex ABI: the low 30 bits of a watched word hold the
+	// owning thread's id; FUTEX_OWNER_DIED is set by the kernel when that thread
+	// exits, and it wakes one waiter if FUTEX_WAITERS was set.
+	tidMask     = 0x3fffffff
+	liveDied    = 0x40000000 // FUTEX_OWNER_DIED
+	liveWaiters = 0x80000000 // FUTEX_WAITERS
+)
+
+// Fields of a directory entry (dirEntrySize bytes).
+//
+//	0   state   uint32 entryEmpty, entryClaimed|pid, entryReady, entryDead
+//	4   kind    uint32
+//	8   param   uint32 kind-specific (element size of an Array)
+//	16  off     uint64 object offset in the segment
+//	24  size    uint64 object size
+//	32  name    [96]byte, zero padded
+//
+// An entry goes empty → claimed (by a creator, whose pid is in the state word)
+// → ready, or claimed → empty when there is no room for the object, or claimed
+// → dead when its creator died before publishing it. Ready entries never
+// change again, so a reader that saw entryReady may read the other fields
+// without further synchronization (after validating them).
+const (
+	entState = 0
+	entKind  = 4
+	entParam = 8
+	entOff   = 16
+	entSize  = 24
+	entName  = 32
+
+	entryEmpty   = 0
+	entryReady   = 1
+	entryDead    = 2
+	entryClaimed = 0x40000000 // | pid of the claimer
+)
+
+func u32at(mem []byte, off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
+func u64at(mem []byte, off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&mem[off])) }
+
+func load32(mem []byte, off uint64) uint32     { return atomic.LoadUint32(u32at(mem, off)) }
+func load64(mem []byte, off uint64) uint64     { return atomic.LoadUint64(u64at(mem, off)) }
+func store32(mem []byte, off uint64, v uint32) { atomic.StoreUint32(u32at(mem, off), v) }
+func store64(mem []byte, off uint64, v uint64) { atomic.StoreUint64(u64at(mem, off), v) }
+
+func alignUp(n, a uint64) uint64 { return (n + a - 1) &^ (a - 1) }

@@ -1,0 +1,89 @@
+//go:build linux
+
+package processshared
+
+import (
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/processshared/processshared/internal/futex"
+	"golang.org/x/sys/unix"
+)
+
+// The keeper is one OS thread per process that lives as long as the process.
+// Goroutines move between threads, so "the thread that locked" means nothing
+// in Go; the keeper's thread id is instead the process's identity in every
+// lock word and process-table slot, and the keeper's robust futex list (see
+// the kernel's Documentation/locking/robust-futex-ABI) holds this process's
+// slot in every segment it has open. When the process dies, in any way, its
+// threads exit; the kernel walks the keeper's list, sets FUTEX_OWNER_DIED in
+// each slot's live word and wakes a waiter. Waiters for a lock sleep on both
+// the lock word and the holder's live word (futex_waitv), so they learn of
+// the holder's death without polling.
+//
+// Only the slot words are on the list, never lock words, so locking and
+// unlocking never touch the list: they cost what a plain futex mutex costs.
+type keeper struct {
+	tid    uint32
+	robust bool // set_robust_list succeeded
+
+	mu    sync.Mutex                 // serializes list changes (the ABI allows one pending op)
+	head  *robustHead                // the registered list head; never freed
+	nodes map[uintptr]unsafe.Pointer // the entries on the list
+}
+
+// robustHead is the kernel's struct robust_list_head.
+type robustHead struct {
+	next          uintptr // struct robust_list *next; &next when empty (a circular list)
+	futexOffset   int64   // offset from a list entry to its futex word
+	listOpPending uintptr
+}
+
+var theKeeper = sync.OnceValue(func() *keeper {
+	k := &keeper{head: new(robustHead), nodes: make(map[uintptr]unsafe.Pointer)}
+	k.head.next = uintptr(unsafe.Pointer(&k.head.next))
+	k.head.futexOffset = slotLive - slotNext
+	ready := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+		k.tid = uint32(unix.Gettid())
+		k.robust = futex.SetRobustList(unsafe.Pointer(k.head), unsafe.Sizeof(*k.head)) == nil
+		close(ready)
+		select {}
+	}()
+	<-ready
+	return k
+})
+
+// link adds the node (a slot's robust_list entry, in shared memory) to the
+// list. The caller holds k.mu.
+func (k *keeper) link(node unsafe.Pointer) {
+	*(*uintptr)(node) = k.head.next
+	k.head.next = uintptr(node)
+	k.nodes[uintptr(node)] = node
+}
+
+// unlink removes node from the list. The caller holds k.mu.
+func (k *keeper) unlink(node unsafe.Pointer) {
+	target := uintptr(node)
+	if _, ok := k.nodes[target]; !ok {
+		return
+	}
+	next := *(*uintptr)(node)
+	if k.head.next == target {
+		k.head.next = next
+	} else {
+		for _, q := range k.nodes {
+			if *(*uintptr)(q) == target {
+				*(*uintptr)(q) = next
+				break
+			}
+		}
+	}
+	delete(k.nodes, target)
+}
+
+// setPending sets the list_op_pending field: if the process dies before the
+// operation completes, the kernel still handles node.
+func (k *keeper) setPending(node unsafe.Pointer) { k.head.listOpPending = uintptr(node) }

@@ -1,0 +1,333 @@
+package processshared
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxSegmentNameLen is the longest segment name Create, Open and OpenOrCreate
+// accept.
+const MaxSegmentNameLen = 200
+
+// Defaults used when Options leaves a field zero.
+const (
+	DefaultMaxObjects   = 256
+	DefaultMaxProcesses = 128
+	DefaultMode         = 0o600
+	DefaultInitTimeout  = 5 * time.Second
+)
+
+// Options configure the creation and opening of a segment. The zero value, and
+// a nil *Options, select the defaults.
+type Options struct {
+	// Mode is the permission of a named segment's file in /dev/shm. Zero
+	// means DefaultMode (0600: the creating user only).
+	Mode fs.FileMode
+
+	// MaxObjects is the number of named objects the segment can hold.
+	MaxObjects int
+
+	// MaxProcesses is the number of processes that can have the segment
+	// open at once. Each open Segment (in any process) takes one entry.
+	MaxProcesses int
+
+	// InitTimeout bounds how long Open and OpenOrCreate wait for another
+	// process to finish initializing a segment it is creating, and how long
+	// a lookup waits for another process to finish creating a named object.
+	InitTimeout time.Duration
+}
+
+func (o *Options) mode() fs.FileMode {
+	if o == nil || o.Mode == 0 {
+		return DefaultMode
+	}
+	return o.Mode.Perm()
+}
+
+func (o *Options) maxObjects() int {
+	if o == nil || o.MaxObjects <= 0 {
+		return DefaultMaxObjects
+	}
+	return o.MaxObjects
+}
+
+func (o *Options) maxProcesses() int {
+	if o == nil || o.MaxProcesses <= 0 {
+		return DefaultMaxProcesses
+	}
+	return o.MaxProcesses
+}
+
+func (o *Options) initTimeout() time.Duration {
+	if o == nil || o.InitTimeout <= 0 {
+		return DefaultInitTimeout
+	}
+	return o.InitTimeout
+}
+
+// A Segment is a region of shared memory mapped into this process: a named
+// file in /dev/shm, or an anonymous memory file handed to child processes.
+// Obtain one with Create, Open, OpenOrCreate, NewAnonymous or Inherit; the
+// zero value is not usable.
+//
+// A Segment holds named objects (Bytes, Array, Slot, Mutex, Cond, Semaphore),
+// which other processes find by name. It is safe for concurrent use by
+// multiple goroutines. Close unmaps it; the objects obtained from it must not
+// be used afterwards (they return ErrClosed or panic, never fault).
+//
+// A named segment outlives every process that uses it, until Remove; an
+// anonymous one disappears when the last process holding it closes it or exits.
+type Segment struct {
+	name   string
+	anon   bool
+	file   *os.File
+	mem    []byte
+	timeout time.Duration
+
+	closed atomic.Bool
+	slot   uint64 // offset of this Segment's process table slot
+	tid    uint32 // the identity locks record: the keeper thread's id
+
+	// inflight lets Close wait for blocked calls to leave the mapping.
+	inflight sync.RWMutex
+
+	mu      sync.Mutex
+	locals  map[uint64]*local    // process-local state per object, by offset
+	cancels map[*waitCancel]bool // waits in progress, woken by Close
+	done    chan struct{}        // closed by Close; made on demand
+}
+
+// Name returns the segment's name: its file name in /dev/shm, or the label of
+// an anonymous segment.
+func (s *Segment) Name() string { return s.name }
+
+// Anonymous reports whether the segment has no name in /dev/shm.
+func (s *Segment) Anonymous() bool { return s.anon }
+
+// Size returns the segment's size in bytes, header included.
+func (s *Segment) Size() int64 { return int64(len(s.mem)) }
+
+// Free returns the number of bytes left for new objects.
+func (s *Segment) Free() int64 {
+	if s.closed.Load() {
+		return 0
+	}
+	next := load64(s.mem, offHeapNext)
+	if next > uint64(len(s.mem)) {
+		return 0
+	}
+	return int64(uint64(len(s.mem)) - next)
+}
+
+// Fd returns the file descriptor behind the segment. It stays owned by the
+// Segment and is closed by Close.
+func (s *Segment) Fd() uintptr { return s.file.Fd() }
+
+func (s *Segment) String() string { return fmt.Sprintf("segment %q", s.name) }
+
+// checkName validates a segment name.
+func checkName(name string) error {
+	switch {
+	case name == "", name == ".", name == "..":
+	case len(name) > MaxSegmentNameLen:
+	case strings.ContainsAny(name, "/\x00"):
+	case strings.Contains(name, ".."):
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: segment name %q (want 1 to %d bytes, no '/', no \"..\", no NUL)", ErrInvalidName, name, MaxSegmentNameLen)
+}
+
+// layout computes where the tables and the heap go for a new segment of size
+// bytes, and checks that they fit.
+type layoutInfo struct {
+	size, procOff, procCap, dirOff, dirCap, heapOff uint64
+}
+
+func newLayout(size int64, opts *Options) (layoutInfo, error) {
+	var l layoutInfo
+	if size <= 0 {
+		return l, fmt.Errorf("processshared: segment size %d must be positive", size)
+	}
+	page := uint64(os.Getpagesize())
+	l.size = alignUp(uint64(size), page)
+	l.procCap = uint64(opts.maxProcesses())
+	l.dirCap = uint64(opts.maxObjects())
+	if l.procCap > 1<<16 || l.dirCap > 1<<20 {
+		return l, fmt.Errorf("processshared: MaxProcesses (%d) or MaxObjects (%d) too large", l.procCap, l.dirCap)
+	}
+	l.procOff = hdrSize
+	l.dirOff = l.procOff + l.procCap*procSlotSize
+	l.heapOff = alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign)
+	if l.heapOff > l.size {
+		return l, fmt.Errorf("%w: %d bytes cannot hold the tables for %d processes and %d objects (need %d)",
+			ErrNoSpace, size, l.procCap, l.dirCap, l.heapOff)
+	}
+	return l, nil
+}
+
+// initHeader writes a new segment's header into mem, the magic number last.
+func initHeader(mem []byte, l layoutInfo) {
+	store32(mem, offVersion, layoutVersion)
+	store32(mem, offHeaderSize, hdrSize)
+	store64(mem, offSize, l.size)
+	store32(mem, offProcOff, uint32(l.procOff))
+	store32(mem, offProcCap, uint32(l.procCap))
+	store32(mem, offDirOff, uint32(l.dirOff))
+	store32(mem, offDirCap, uint32(l.dirCap))
+	store64(mem, offHeapOff, l.heapOff)
+	store64(mem, offHeapNext, l.heapOff)
+	store32(mem, offCreatorPID, uint32(os.Getpid()))
+	store64(mem, offCreated, uint64(time.Now().UnixNano()))
+	store64(mem, offCreatorStart, processStart(os.Getpid()))
+	store64(mem, offMagic, segMagic)
+}
+
+// parseHeader validates a header read from a file of fileSize bytes and
+// returns its layout. It reads hdr (at least hdrSize bytes) as plain bytes,
+// so it can run on a copy, before anything is mapped.
+func parseHeader(hdr []byte, fileSize int64) (layoutInfo, error) {
+	var l layoutInfo
+	if len(hdr) < hdrSize || fileSize < hdrSize {
+		return l, ErrNotSegment
+	}
+	ne := binary.NativeEndian
+	if ne.Uint64(hdr[offMagic:]) != segMagic {
+		return l, ErrNotSegment
+	}
+	if v := ne.Uint32(hdr[offVersion:]); v != layoutVersion {
+		return l, fmt.Errorf("%w: segment has version %d, this library reads version %d", ErrVersion, v, layoutVersion)
+	}
+	if hs := ne.Uint32(hdr[offHeaderSize:]); hs != hdrSize {
+		return l, fmt.Errorf("%w: header size %d", ErrCorrupt, hs)
+	}
+	l.size = ne.Uint64(hdr[offSize:])
+	l.procOff = uint64(ne.Uint32(hdr[offProcOff:]))
+	l.procCap = uint64(ne.Uint32(hdr[offProcCap:]))
+	l.dirOff = uint64(ne.Uint32(hdr[offDirOff:]))
+	l.dirCap = uint64(ne.Uint32(hdr[offDirCap:]))
+	l.heapOff = ne.Uint64(hdr[offHeapOff:])
+	if l.size > uint64(fileSize) {
+		return l, fmt.Errorf("%w: header says %d bytes, file has %d", ErrTruncated, l.size, fileSize)
+	}
+	if l.size < hdrSize || l.size > 1<<48 ||
+		l.procOff != hdrSize || l.procCap > 1<<16 || l.dirCap > 1<<20 ||
+		l.dirOff != l.procOff+l.procCap*procSlotSize ||
+		l.heapOff != alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign) ||
+		l.heapOff > l.size {
+		return l, fmt.Errorf("%w: inconsistent segment header", ErrCorrupt)
+	}
+	return l, nil
+}
+
+// Close detaches the process from the segment and unmaps it. Calls blocked in
+// the segment's locks return ErrClosed first. Close is idempotent: later calls
+// return nil. Objects obtained from the segment must not be used after Close;
+// they return ErrClosed, or panic where their signature has no error.
+//
+// A Mutex this process still holds is treated by the others as held by a
+// dead owner.
+func (s *Segment) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.mu.Lock()
+	for c := range s.cancels {
+		c.fire()
+	}
+	if s.done != nil {
+		close(s.done)
+	}
+	s.mu.Unlock()
+	s.inflight.Lock() // wait for blocked calls to leave
+	defer s.inflight.Unlock()
+	s.detach()
+	err := unmap(s.mem)
+	if cerr := s.file.Close(); err == nil {
+		err = cerr
+	}
+	s.mem = nil
+	return err
+}
+
+// enter marks the start of a call that may block while the mapping is in use.
+// It returns false if the segment is closed.
+func (s *Segment) enter() bool {
+	s.inflight.RLock()
+	if s.closed.Load() {
+		s.inflight.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (s *Segment) exit() { s.inflight.RUnlock() }
+
+// local returns the process-local state of the object at off.
+func (s *Segment) local(off uint64) *local {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.locals[off]
+	if l == nil {
+		l = newLocal()
+		if s.locals == nil {
+			s.locals = make(map[uint64]*local)
+		}
+		s.locals[off] = l
+	}
+	return l
+}
+
+func (s *Segment) addCancel(c *waitCancel) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
+	if s.cancels == nil {
+		s.cancels = make(map[*waitCancel]bool)
+	}
+	s.cancels[c] = true
+	return true
+}
+
+func (s *Segment) removeCancel(c *waitCancel) {
+	s.mu.Lock()
+	delete(s.cancels, c)
+	s.mu.Unlock()
+}
+
+// newSegment maps a validated file and attaches this process to it.
+func newSegment(name string, anon bool, f *os.File, size uint64, opts *Options) (*Segment, error) {
+	mem, err := mapFile(f, size)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &Segment{name: name, anon: anon, file: f, mem: mem, timeout: opts.initTimeout()}
+	if err := s.attach(); err != nil {
+		unmap(mem)
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// closing returns a channel closed by Close.
+func (s *Segment) closing() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.closed.Load() {
+			close(s.done)
+		}
+	}
+	return s.done
+}
