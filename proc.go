@@ -112,3 +112,23 @@ func (s *Segment) pidOf(tid uint32) int {
 	}
 	return s.lookup(tid).pid
 }
+
+// lookupSlot is lookup for a process known to have used the table slot at
+// off: it is alive if the slot still holds tid without liveDied.
+func (s *Segment) lookupSlot(off uint64, tid uint32) holder {
+	if off+procSlotSize > uint64(len(s.mem)) {
+		return holder{alive: true}
+	}
+	w := u32at(s.mem, off+slotLive)
+	v := atomic.LoadUint32(w)
+	if v&tidMask != tid || v&liveDied != 0 {
+		return holder{pid: int(load32(s.mem, off+slotPID))}
+	}
+	h := holder{alive: true, pid: int(load32(s.mem, off+slotPID))}
+	if load32(s.mem, off+slotFlags)&slotRobust == 0 {
+		h.alive = tid == s.tid || processAlive(h.pid, load64(s.mem, off+slotStart))
+		return h
+	}
+	h.live, h.val = w, v
+	return h
+}

@@ -84,10 +84,10 @@ func (o *Options) initTimeout() time.Duration {
 // A named segment outlives every process that uses it, until Remove; an
 // anonymous one disappears when the last process holding it closes it or exits.
 type Segment struct {
-	name   string
-	anon   bool
-	file   *os.File
-	mem    []byte
+	name    string
+	anon    bool
+	file    *os.File
+	mem     []byte
 	timeout time.Duration
 
 	closed atomic.Bool

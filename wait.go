@@ -60,11 +60,13 @@ func (c *waitCancel) fire() {
 const pollInterval = 10 * time.Millisecond
 
 // sleep blocks until the shared word no longer holds val, or it is woken; or
-// until live (the holder's live word; nil if none) no longer holds liveVal;
-// or until ctx is done or the segment is closed. It returns ctx.Err(),
-// ErrClosed, or nil; callers re-check their condition after nil, which may
-// be spurious. The caller holds s.enter().
-func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, live *uint32, liveVal uint32) error {
+// until one of lives (the live words of processes whose death the caller
+// waits for, at most maxLives) changes; or until ctx is done or the segment
+// is closed. It returns ctx.Err(), ErrClosed, or nil; callers re-check their
+// condition after nil, which may be spurious. With poll set, or where the
+// kernel cannot report deaths, it returns at least every pollInterval. The
+// caller holds s.enter().
+func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []liveRef, poll bool) error {
 	var c waitCancel
 	if !s.addCancel(&c) {
 		return ErrClosed
@@ -82,26 +84,57 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, live *uin
 	if d, ok := ctx.Deadline(); ok {
 		deadline = futex.Deadline(d)
 	}
+	if poll || s.needPoll() || len(lives) > maxLives {
+		deadline = pollDeadline(deadline)
+		lives = lives[:min(len(lives), maxLives)]
+	}
 	if futex.HasWaitv() {
-		ws := [3]futex.Waiter{
-			futex.Shared(word, val),
-			futex.Private(&c.word, cval),
+		var ws [2 + maxLives]futex.Waiter
+		ws[0] = futex.Shared(word, val)
+		ws[1] = futex.Private(&c.word, cval)
+		for i, l := range lives {
+			ws[2+i] = futex.Shared(l.word, l.val)
 		}
-		n := 2
-		if live != nil {
-			ws[2] = futex.Shared(live, liveVal)
-			n = 3
-		} else if s.needPoll() {
+		futex.Waitv(ws[:2+len(lives)], deadline)
+	} else {
+		if len(lives) > 0 {
 			deadline = pollDeadline(deadline)
 		}
-		futex.Waitv(ws[:n], deadline)
-	} else {
-		futex.Wait(word, val, pollDeadline(deadline))
+		futex.Wait(word, val, deadline)
+	}
+	for _, l := range lives {
+		if atomic.LoadUint32(l.word)&liveDied != 0 {
+			// The kernel woke one sleeper on the dead process's word;
+			// wake the others, who may wait for other locks it held.
+			wakeAll(l.word)
+		}
 	}
 	if s.closed.Load() {
 		return ErrClosed
 	}
 	return ctx.Err()
+}
+
+// A liveRef is a process's live word and the value it was seen to hold.
+type liveRef struct {
+	word *uint32
+	val  uint32
+}
+
+// maxLives bounds the live words one sleep watches.
+const maxLives = 8
+
+// watch prepares to sleep until the process h dies: it sets liveWaiters in
+// h's live word, so that the kernel wakes a sleeper when it sets liveDied.
+// It returns false if the word changed meanwhile (re-check and retry).
+func watch(h holder) (liveRef, bool) {
+	if h.val&liveWaiters == 0 {
+		if !atomic.CompareAndSwapUint32(h.live, h.val, h.val|liveWaiters) {
+			return liveRef{}, false
+		}
+		h.val |= liveWaiters
+	}
+	return liveRef{h.live, h.val}, true
 }
 
 func pollDeadline(deadline int64) int64 {

@@ -1,0 +1,271 @@
+package processshared
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/processshared/processshared/internal/futex"
+)
+
+// Cond layout. The state word (64 bits, accessed atomically only) packs
+//
+//	bits 0-31   seq      the futex word: bumped by every Signal and Broadcast
+//	                     that finds waiters
+//	bits 32-47  waiters  goroutines registered in Wait, in all processes
+//	bits 48-63  signals  wake-ups granted by Signal, not yet taken
+//
+// and at offset 8 (32 bits) bcast: the seq value of the last Broadcast.
+//
+// A waiter registers (waiters+1) and notes seq while it still holds the
+// mutex, then unlocks and sleeps while seq is unchanged. A Signal between the
+// unlock and the sleep changes seq, so the sleep returns at once: no lost
+// wake-up (the Ruby gem's cond registered after unlocking and lost exactly
+// these). A woken waiter returns if a Broadcast happened since it registered
+// (bcast is newer than its seq), or if it can take one of the signals;
+// otherwise it sleeps again. Signal grants at most one wake-up per waiter
+// (signals ≤ waiters), so a Signal with no waiter is not remembered, and
+// extra Signals leave no stray wake-ups behind. Granting a count rather than
+// "whoever wakes" keeps a Signal from releasing every waiter of a process.
+//
+// Only one goroutine per process sleeps in the kernel (see local); Signal
+// wakes one process, Broadcast wakes every process once.
+const (
+	condSize  = 64
+	condState = 0
+	condBcast = 8
+
+	condWaiter = 1 << 32
+	condSignal = 1 << 48
+	condMax    = 1<<16 - 1
+)
+
+// A Cond is a condition variable shared by processes, bound to a Mutex.
+// Obtain one with NewCond; the zero value is not usable. A Cond must not be
+// copied.
+//
+// A Signal or Broadcast synchronizes before the return of any Wait it wakes.
+//
+// Waits may return spuriously; wait in a loop that checks the condition, as
+// with sync.Cond. A waiting process that dies leaves the Cond usable: Signal
+// and Broadcast never block. (It stays counted as a waiter, so one later
+// Signal may go to nobody or become a spurious wake-up.)
+type Cond struct {
+	L *Mutex // the mutex held while observing or changing the condition
+
+	s     *Segment
+	name  string
+	state *uint64
+	seq   *uint32
+	bcast *uint32
+	l     *local
+}
+
+// NewCond finds the Cond called name in s, creating it if it does not
+// exist, and binds it to m, which must be a Mutex of the same segment.
+func NewCond(s *Segment, name string, m *Mutex) (*Cond, error) {
+	if m == nil || m.m.s != s {
+		return nil, fmt.Errorf("processshared: cond %q: the mutex must belong to the same Segment", name)
+	}
+	off, err := s.object(name, KindCond, 0, condSize, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Cond{
+		L:     m,
+		s:     s,
+		name:  name,
+		state: u64at(s.mem, off+condState),
+		seq:   u32at(s.mem, off+condState), // the low half, on a little-endian machine
+		bcast: u32at(s.mem, off+condBcast),
+		l:     s.local(off),
+	}, nil
+}
+
+// Name returns the Cond's name in its segment.
+func (c *Cond) Name() string { return c.name }
+
+// Wait atomically unlocks c.L and suspends the calling goroutine until woken
+// by Signal or Broadcast; it locks c.L again before returning. If the
+// mutex's previous holder died meanwhile, Wait still returns holding it, and
+// c.L.Consistent reports false. It panics if the segment is closed.
+func (c *Cond) Wait() {
+	if err := c.wait(context.Background()); err != nil {
+		if _, dead := err.(*OwnerDeadError); !dead {
+			panic(fmt.Sprintf("processshared: Wait on cond %q: %v", c.name, err))
+		}
+	}
+}
+
+// WaitContext is Wait that gives up when ctx is done. It always returns
+// holding c.L. It returns nil when woken; ctx.Err() when ctx ended first; an
+// *OwnerDeadError (matching ErrOwnerDead) when c.L's previous holder died;
+// or ErrClosed.
+func (c *Cond) WaitContext(ctx context.Context) error { return c.wait(ctx) }
+
+// WaitTimeout is Wait with a timeout. It reports whether it was woken (true)
+// or timed out (false), and always returns holding c.L.
+func (c *Cond) WaitTimeout(d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	err := c.wait(ctx)
+	if err == context.DeadlineExceeded {
+		return false
+	}
+	if err != nil {
+		if _, dead := err.(*OwnerDeadError); !dead {
+			panic(fmt.Sprintf("processshared: WaitTimeout on cond %q: %v", c.name, err))
+		}
+	}
+	return true
+}
+
+func (c *Cond) wait(ctx context.Context) error {
+	if c.s.closed.Load() {
+		return ErrClosed
+	}
+	var st uint64
+	for {
+		st = atomic.LoadUint64(c.state)
+		if st>>32&condMax == condMax {
+			return fmt.Errorf("processshared: cond %q has %d waiters already", c.name, condMax)
+		}
+		if atomic.CompareAndSwapUint64(c.state, st, st+condWaiter) {
+			break
+		}
+	}
+	c.L.Unlock()
+	err := c.sleep(ctx, uint32(st))
+	if lerr := c.L.m.lock(context.Background()); lerr != nil && (err == nil || err == ErrClosed) {
+		err = lerr
+	}
+	return err
+}
+
+// sleep waits, registered at seq s0, until this waiter may return.
+func (c *Cond) sleep(ctx context.Context, s0 uint32) error {
+	// Spin briefly first: the signaller may be running on the other CPU.
+	for range spinTries * 4 {
+		if ok := c.try(s0); ok {
+			return nil
+		}
+		spin(c.seq)
+	}
+	if !c.s.enter() {
+		c.leave()
+		return ErrClosed
+	}
+	defer c.s.exit()
+	if err := c.l.acquire(ctx, c.s); err != nil {
+		c.leave()
+		return err
+	}
+	defer c.l.release()
+	for {
+		if c.try(s0) {
+			return nil
+		}
+		seq := atomic.LoadUint32(c.seq)
+		if err := c.s.sleep(ctx, c.seq, seq, nil, false); err != nil {
+			if c.try(s0) { // woken and cancelled at once: take the wake-up
+				return nil
+			}
+			c.leave()
+			return err
+		}
+	}
+}
+
+// try returns true, unregistering the caller, if a Broadcast happened since
+// the caller registered at seq s0 or a signal can be taken.
+func (c *Cond) try(s0 uint32) bool {
+	for {
+		st := atomic.LoadUint64(c.state)
+		if int32(atomic.LoadUint32(c.bcast)-s0) > 0 {
+			if atomic.CompareAndSwapUint64(c.state, st, st-condWaiter) {
+				c.acquired()
+				return true
+			}
+			continue
+		}
+		if st>>48 == 0 {
+			return false
+		}
+		if atomic.CompareAndSwapUint64(c.state, st, st-condWaiter-condSignal) {
+			c.acquired()
+			return true
+		}
+	}
+}
+
+func (c *Cond) acquired() {
+	if raceEnabled {
+		raceAcquire(unsafe.Pointer(&c.l.race))
+	}
+}
+
+// leave unregisters a waiter that gives up. If signals remain for the
+// waiters left, it passes a wake-up on, since it may have been the one woken.
+func (c *Cond) leave() {
+	for {
+		st := atomic.LoadUint64(c.state)
+		w := st>>32&condMax - 1
+		sig := min(st>>48, w)
+		nst := uint64(uint32(st)) | w<<32 | sig<<48
+		if atomic.CompareAndSwapUint64(c.state, st, nst) {
+			if sig > 0 {
+				futex.Wake(c.seq, 1)
+			}
+			return
+		}
+	}
+}
+
+// Signal wakes one goroutine waiting on c, in any process, if there is one.
+// It is allowed but not required for the caller to hold c.L.
+func (c *Cond) Signal() {
+	if c.s.closed.Load() {
+		return
+	}
+	if raceEnabled {
+		raceReleaseMerge(unsafe.Pointer(&c.l.race))
+	}
+	for {
+		st := atomic.LoadUint64(c.state)
+		w, sig := st>>32&condMax, st>>48
+		if sig >= w {
+			return // nobody waiting, or every waiter already granted a wake-up
+		}
+		nst := st&^0xffffffff | uint64(uint32(st)+1)
+		if atomic.CompareAndSwapUint64(c.state, st, nst+condSignal) {
+			futex.Wake(c.seq, 1)
+			return
+		}
+	}
+}
+
+// Broadcast wakes all goroutines waiting on c, in every process. It is
+// allowed but not required for the caller to hold c.L.
+func (c *Cond) Broadcast() {
+	if c.s.closed.Load() {
+		return
+	}
+	if raceEnabled {
+		raceReleaseMerge(unsafe.Pointer(&c.l.race))
+	}
+	for {
+		st := atomic.LoadUint64(c.state)
+		if st>>32&condMax == 0 {
+			return
+		}
+		seq := uint32(st) + 1
+		atomic.StoreUint32(c.bcast, seq)
+		nst := st>>32&condMax<<32 | uint64(seq) // signals cleared: everyone goes
+		if atomic.CompareAndSwapUint64(c.state, st, nst) {
+			wakeAll(c.seq)
+			return
+		}
+	}
+}

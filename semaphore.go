@@ -1,0 +1,352 @@
+package processshared
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/processshared/processshared/internal/futex"
+)
+
+// Semaphore layout (accessed atomically only):
+//
+//	0    value    permits available; the futex word sleepers wait on
+//	4    max      the largest value Release may reach; 0 for none
+//	8    waiters  processes' goroutines counting themselves before they
+//	              sleep; a Release with waiters == 0 makes no system call
+//	12   jvalid   1 while the journal below describes an update in progress
+//	16   jslot    journal: the held entry being changed
+//	20   jtid     journal: its previous tid
+//	24   jcount   journal: its previous count
+//	28   jvalue   journal: the previous value
+//	64   lock     a mutexCore serializing every change of value and held
+//	128  held     one {tid, count uint32} entry per process-table slot: the
+//	              permits that slot's process acquired and has not released
+//
+// Why a lock and a journal: a process may die between taking permits and
+// recording that it holds them. Under the robust lock the two updates are
+// journaled; the next locker after a death sees the lock's owner-died state
+// and rolls the journaled update back, so value and held always agree. The
+// permits of a dead process (its held entry names a tid whose slot is dead or
+// reused) are returned to value by the next Acquire that finds too few.
+//
+// Permits a process acquired count against that process until it releases
+// them; a Release by a process holding none adds new permits (a producer).
+const (
+	semValue   = 0
+	semMax     = 4
+	semWaiters = 8
+	semJValid  = 12
+	semJSlot   = 16
+	semJTid    = 20
+	semJCount  = 24
+	semJValue  = 28
+	semLock    = 64
+	semHeld    = 128
+)
+
+// A Semaphore is a counting semaphore shared by processes, in the style of
+// golang.org/x/sync/semaphore. Obtain one with NewSemaphore; the zero value
+// is not usable. A Semaphore must not be copied.
+//
+// A Release, in any process, synchronizes before an Acquire that obtains the
+// permits it released.
+//
+// Permits acquired by a process that dies before releasing them are returned
+// to the semaphore: the others go on.
+type Semaphore struct {
+	s     *Segment
+	name  string
+	value *uint32
+	base  unsafe.Pointer
+	lock  *mutexCore
+	l     *local
+	tid   uint32
+	mine  uint64 // offset of this Segment's held entry
+	nheld uint64
+	max   uint32
+}
+
+// NewSemaphore finds the Semaphore called name in s, creating it with initial
+// permits if it does not exist. max, if not zero, is the largest value the
+// semaphore may reach: a bounded semaphore (max 1 gives a binary semaphore).
+// An existing semaphore must have been created with the same max.
+func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error) {
+	if initial < 0 || max < 0 || initial > math.MaxInt32 || max > math.MaxInt32 || max != 0 && initial > max {
+		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d", name, initial, max)
+	}
+	procCap := uint64(load32(s.mem, offProcCap))
+	size := semHeld + procCap*8
+	off, err := s.object(name, KindSemaphore, uint32(max), size, func(mem []byte) {
+		store32(mem, semValue, uint32(initial))
+		store32(mem, semMax, uint32(max))
+	})
+	if err != nil {
+		return nil, err
+	}
+	procOff := uint64(load32(s.mem, offProcOff))
+	return &Semaphore{
+		s:     s,
+		name:  name,
+		value: u32at(s.mem, off+semValue),
+		base:  unsafe.Pointer(&s.mem[off]),
+		lock:  newMutexCore(s, off+semLock, name),
+		l:     s.local(off),
+		tid:   s.tid,
+		mine:  semHeld + (s.slot-procOff)/procSlotSize*8,
+		nheld: procCap,
+		max:   uint32(max),
+	}, nil
+}
+
+func (m *Semaphore) w(off uint64) *uint32 { return (*uint32)(unsafe.Add(m.base, off)) }
+
+// Name returns the Semaphore's name in its segment.
+func (m *Semaphore) Name() string { return m.name }
+
+// Value returns the number of permits available at the instant of the call.
+func (m *Semaphore) Value() int {
+	if m.s.closed.Load() {
+		return 0
+	}
+	return int(atomic.LoadUint32(m.value))
+}
+
+// enter takes the internal lock, repairing the state if its last holder died.
+func (m *Semaphore) enter() error {
+	err := m.lock.lock(context.Background())
+	if err != nil {
+		if _, dead := err.(*OwnerDeadError); !dead {
+			return err
+		}
+		if atomic.LoadUint32(m.w(semJValid)) != 0 {
+			e := uint64(atomic.LoadUint32(m.w(semJSlot)))
+			if e >= semHeld && e < semHeld+m.nheld*8 {
+				atomic.StoreUint32(m.w(e), atomic.LoadUint32(m.w(semJTid)))
+				atomic.StoreUint32(m.w(e+4), atomic.LoadUint32(m.w(semJCount)))
+			}
+			atomic.StoreUint32(m.value, atomic.LoadUint32(m.w(semJValue)))
+			atomic.StoreUint32(m.w(semJValid), 0)
+		}
+		atomic.AndUint32(m.lock.flags, ^uint32(mutexInconsistent))
+	}
+	return nil
+}
+
+// update sets value and the held entry e to (tid, count), journaled.
+func (m *Semaphore) update(value uint32, e uint64, tid, count uint32) {
+	atomic.StoreUint32(m.w(semJSlot), uint32(e))
+	atomic.StoreUint32(m.w(semJTid), atomic.LoadUint32(m.w(e)))
+	atomic.StoreUint32(m.w(semJCount), atomic.LoadUint32(m.w(e+4)))
+	atomic.StoreUint32(m.w(semJValue), atomic.LoadUint32(m.value))
+	atomic.StoreUint32(m.w(semJValid), 1)
+	atomic.StoreUint32(m.w(e), tid)
+	atomic.StoreUint32(m.w(e+4), count)
+	atomic.StoreUint32(m.value, value)
+	atomic.StoreUint32(m.w(semJValid), 0)
+}
+
+// take takes n permits if there are enough, under the internal lock.
+func (m *Semaphore) take(n uint32) bool {
+	v := atomic.LoadUint32(m.value)
+	if v < n {
+		return false
+	}
+	held := m.held()
+	v = atomic.LoadUint32(m.value)
+	m.update(v-n, m.mine, m.tid, held+n)
+	return true
+}
+
+// held returns the permits this process holds, first returning those of a
+// dead predecessor in its table slot. The caller holds the internal lock.
+func (m *Semaphore) held() uint32 {
+	if atomic.LoadUint32(m.w(m.mine)) == m.tid {
+		return atomic.LoadUint32(m.w(m.mine + 4))
+	}
+	if atomic.LoadUint32(m.w(m.mine+4)) != 0 {
+		m.reclaim(m.mine)
+	}
+	return 0
+}
+
+// reclaim returns the permits of held entry e to value. Its holder is dead.
+func (m *Semaphore) reclaim(e uint64) {
+	v := uint64(atomic.LoadUint32(m.value)) + uint64(atomic.LoadUint32(m.w(e+4)))
+	if m.max != 0 && v > uint64(m.max) {
+		v = uint64(m.max)
+	}
+	m.update(uint32(min(v, math.MaxInt32)), e, 0, 0)
+}
+
+// reclaimDead returns the permits of dead holders and collects the live
+// words of live holders in other processes, to sleep on.
+func (m *Semaphore) reclaimDead(lives []liveRef) (_ []liveRef, poll bool) {
+	procOff := uint64(load32(m.s.mem, offProcOff))
+	for i := range m.nheld {
+		e := semHeld + i*8
+		if atomic.LoadUint32(m.w(e+4)) == 0 {
+			continue
+		}
+		tid := atomic.LoadUint32(m.w(e))
+		if tid == m.tid {
+			continue
+		}
+		h := m.s.lookupSlot(procOff+i*procSlotSize, tid)
+		switch {
+		case !h.alive:
+			m.reclaim(e)
+		case h.live == nil:
+			poll = true
+		default:
+			if l, ok := watch(h); ok {
+				lives = append(lives, l)
+			} else {
+				poll = true
+			}
+		}
+	}
+	return lives, poll
+}
+
+// Acquire acquires n permits, blocking until they are available or ctx is
+// done. On failure it returns ctx.Err() (or ErrClosed) and acquires nothing.
+// Permits are granted to whichever waiter finds them first, not in order.
+func (m *Semaphore) Acquire(ctx context.Context, n int) error {
+	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
+		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
+	}
+	if m.s.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ok, err := m.tryAcquire(uint32(n), nil)
+	if ok || err != nil {
+		return err
+	}
+	// Spin briefly: a Release from another CPU usually comes soon.
+	for range spinTries * 4 {
+		if atomic.LoadUint32(m.value) >= uint32(n) {
+			if ok, err := m.tryAcquire(uint32(n), nil); ok || err != nil {
+				return err
+			}
+		}
+		spin(m.value)
+	}
+	return m.acquireSlow(ctx, uint32(n))
+}
+
+func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) error {
+	if !m.s.enter() {
+		return ErrClosed
+	}
+	defer m.s.exit()
+	if err := m.l.acquire(ctx, m.s); err != nil {
+		return err
+	}
+	defer m.l.release()
+	waiters := m.w(semWaiters)
+	var lives []liveRef
+	for {
+		var poll bool
+		lives, poll = lives[:0], false
+		if err := m.enter(); err != nil {
+			return err
+		}
+		if m.take(n) {
+			m.lock.unlock()
+			return m.acquired()
+		}
+		lives, poll = m.reclaimDead(lives)
+		if m.take(n) {
+			m.lock.unlock()
+			return m.acquired()
+		}
+		atomic.AddUint32(waiters, 1)
+		m.lock.unlock()
+		v := atomic.LoadUint32(m.value)
+		var err error
+		if v < n {
+			err = m.s.sleep(ctx, m.value, v, lives, poll)
+		}
+		atomic.AddUint32(waiters, ^uint32(0))
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (m *Semaphore) acquired() error {
+	if raceEnabled {
+		raceAcquire(unsafe.Pointer(&m.l.race))
+	}
+	return nil
+}
+
+// tryAcquire takes n permits if available, reclaiming dead holders' permits
+// if there are too few and reclaim is set.
+func (m *Semaphore) tryAcquire(n uint32, reclaim []liveRef) (bool, error) {
+	if err := m.enter(); err != nil {
+		return false, err
+	}
+	ok := m.take(n)
+	if !ok && reclaim != nil {
+		m.reclaimDead(reclaim[:0])
+		ok = m.take(n)
+	}
+	m.lock.unlock()
+	if ok {
+		m.acquired()
+	}
+	return ok, nil
+}
+
+// TryAcquire acquires n permits without blocking and reports whether it did.
+// If there are too few, it first returns the permits of dead holders.
+func (m *Semaphore) TryAcquire(n int) bool {
+	if n < 0 || n > math.MaxInt32 || m.s.closed.Load() {
+		return false
+	}
+	ok, _ := m.tryAcquire(uint32(n), make([]liveRef, 0, maxLives))
+	return ok
+}
+
+// Release releases n permits. It returns an error matching ErrOverflow, and
+// releases nothing, if that would raise the value past the maximum; and
+// ErrClosed if the segment is closed. With no waiters it makes no system
+// call.
+func (m *Semaphore) Release(n int) error {
+	if n < 0 || n > math.MaxInt32 {
+		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
+	}
+	if m.s.closed.Load() {
+		return ErrClosed
+	}
+	if err := m.enter(); err != nil {
+		return err
+	}
+	held := m.held()
+	v := uint64(atomic.LoadUint32(m.value)) + uint64(n)
+	if m.max != 0 && v > uint64(m.max) || v > math.MaxInt32 {
+		m.lock.unlock()
+		return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v-uint64(n), m.max, n)
+	}
+	tid := m.tid
+	held -= min(held, uint32(n))
+	if held == 0 {
+		tid = 0
+	}
+	if raceEnabled {
+		raceReleaseMerge(unsafe.Pointer(&m.l.race))
+	}
+	m.update(uint32(v), m.mine, tid, held)
+	m.lock.unlock()
+	if w := atomic.LoadUint32(m.w(semWaiters)); w != 0 {
+		futex.Wake(m.value, int(min(w, uint32(n))))
+	}
+	return nil
+}
