@@ -62,6 +62,8 @@ const (
 //	16  start  uint64  the process's start time in clock ticks since boot
 //	24  since  int64   attach time, Unix nanoseconds
 //	32  flags  uint32  slotRobust when the kernel watches live for this process
+//	36  tid    uint32  the keeper thread id, kept after the kernel clears it
+//	                   from live (it leaves only liveDied|liveWaiters there)
 const (
 	slotLive   = 0
 	slotPID    = 4
@@ -69,6 +71,7 @@ const (
 	slotStart  = 16
 	slotSince  = 24
 	slotFlags  = 32
+	slotTID    = 36
 	slotRobust = 1
 
 	// The kernel's robust-futex ABI: the low 30 bits of a watched word hold the

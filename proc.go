@@ -38,6 +38,7 @@ func (s *Segment) attach() error {
 			continue
 		}
 		store32(s.mem, off+slotPID, pid)
+		store32(s.mem, off+slotTID, k.tid)
 		store64(s.mem, off+slotStart, processStart(int(pid)))
 		store64(s.mem, off+slotSince, uint64(time.Now().UnixNano()))
 		flags := uint32(0)
@@ -88,12 +89,12 @@ func (s *Segment) lookup(tid uint32) holder {
 		off := procOff + i*procSlotSize
 		w := u32at(s.mem, off+slotLive)
 		v := atomic.LoadUint32(w)
-		if v&tidMask != tid || tid == 0 {
+		if tid == 0 || v&tidMask != tid && (v&liveDied == 0 || load32(s.mem, off+slotTID) != tid) {
 			continue
 		}
 		h := holder{pid: int(load32(s.mem, off+slotPID))}
 		if v&liveDied != 0 {
-			return h
+			return h // the kernel found it dead (and cleared the tid from live)
 		}
 		if load32(s.mem, off+slotFlags)&slotRobust == 0 {
 			h.alive = tid == s.tid || processAlive(h.pid, load64(s.mem, off+slotStart))

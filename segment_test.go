@@ -2,6 +2,7 @@ package processshared_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -184,7 +185,7 @@ func TestOpenOrCreateRace(t *testing.T) {
 		cmd := childtest.Command(t, "TestOpenOrCreateRace", "race", "SEG="+name, "ID="+string(rune('0'+i)))
 		wg.Go(func() {
 			if out, err := cmd.CombinedOutput(); err != nil {
-				errs <- errors.New(string(out))
+				errs <- fmt.Errorf("child: %v\n%s", err, out)
 			}
 		})
 	}

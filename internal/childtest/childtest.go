@@ -23,7 +23,7 @@ func Role() string { return os.Getenv(RoleEnv) }
 // Command returns a command that runs test (a top-level test name) of the
 // current test binary with role in the child's environment, plus the
 // variables in env ("K=V"). The child is killed when the test ends, or when
-// its deadline comes near. Its output goes to the test's log when it fails.
+// its deadline comes near. The caller chooses where its output goes.
 func Command(t testing.TB, test, role string, env ...string) *exec.Cmd {
 	t.Helper()
 	exe, err := os.Executable()
@@ -44,7 +44,6 @@ func Command(t testing.TB, test, role string, env ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=10m")
 	cmd.Env = append(os.Environ(), RoleEnv+"="+role)
 	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = time.Second
 	return cmd
 }
