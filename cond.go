@@ -24,8 +24,9 @@ import (
 // unlock and the sleep changes seq, so the sleep returns at once: no lost
 // wake-up (the Ruby gem's cond registered after unlocking and lost exactly
 // these). A woken waiter returns if a Broadcast happened since it registered
-// (bcast is newer than its seq), or if it can take one of the signals;
-// otherwise it sleeps again. Signal grants at most one wake-up per waiter
+// (bcast is newer than its seq), or if it can take one of the signals, which
+// it may only once seq has moved past the value it registered at; otherwise
+// it sleeps again. Signal grants at most one wake-up per waiter
 // (signals ≤ waiters), so a Signal with no waiter is not remembered, and
 // extra Signals leave no stray wake-ups behind. Granting a count rather than
 // "whoever wakes" keeps a Signal from releasing every waiter of a process.
@@ -164,11 +165,13 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32) error {
 	}
 	defer c.l.release()
 	for {
-		if c.try(s0) {
+		// try and the sleep must judge the same state: a Signal between
+		// a separate check and a later read of seq would be lost.
+		ok, st := c.tryState(s0)
+		if ok {
 			return nil
 		}
-		seq := atomic.LoadUint32(c.seq)
-		if err := c.s.sleep(ctx, c.seq, seq, nil, false); err != nil {
+		if err := c.s.sleep(ctx, c.seq, uint32(st), nil, false); err != nil {
 			if c.try(s0) { // woken and cancelled at once: take the wake-up
 				return nil
 			}
@@ -181,21 +184,32 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32) error {
 // try returns true, unregistering the caller, if a Broadcast happened since
 // the caller registered at seq s0 or a signal can be taken.
 func (c *Cond) try(s0 uint32) bool {
+	ok, _ := c.tryState(s0)
+	return ok
+}
+
+// tryState is try that also returns the state it last judged by, when it
+// returns false.
+func (c *Cond) tryState(s0 uint32) (bool, uint64) {
 	for {
 		st := atomic.LoadUint64(c.state)
 		if int32(atomic.LoadUint32(c.bcast)-s0) > 0 {
 			if atomic.CompareAndSwapUint64(c.state, st, st-condWaiter) {
 				c.acquired()
-				return true
+				return true, st
 			}
 			continue
 		}
-		if st>>48 == 0 {
-			return false
+		// Only a waiter that registered before the latest Signal may take
+		// a signal: otherwise a goroutine that signals and then waits
+		// again would take back its own signal, and the waiter it was
+		// meant for would sleep on (a lost wake-up in all but name).
+		if st>>48 == 0 || uint32(st) == s0 {
+			return false, st
 		}
 		if atomic.CompareAndSwapUint64(c.state, st, st-condWaiter-condSignal) {
 			c.acquired()
-			return true
+			return true, st
 		}
 	}
 }
