@@ -124,7 +124,7 @@ func (c *Cond) WaitTimeout(d time.Duration) bool {
 }
 
 func (c *Cond) wait(ctx context.Context) error {
-	if c.s.closed.Load() {
+	if c.s.isClosed() {
 		return ErrClosed
 	}
 	var st uint64
@@ -240,7 +240,7 @@ func (c *Cond) leave() {
 // Signal wakes one goroutine waiting on c, in any process, if there is one.
 // It is allowed but not required for the caller to hold c.L.
 func (c *Cond) Signal() {
-	if c.s.closed.Load() {
+	if c.s.isClosed() {
 		return
 	}
 	if raceEnabled {
@@ -263,7 +263,7 @@ func (c *Cond) Signal() {
 // Broadcast wakes all goroutines waiting on c, in every process. It is
 // allowed but not required for the caller to hold c.L.
 func (c *Cond) Broadcast() {
-	if c.s.closed.Load() {
+	if c.s.isClosed() {
 		return
 	}
 	if raceEnabled {

@@ -229,7 +229,11 @@ func TestCondDeadWaiter(t *testing.T) {
 	childtest.Start(t, cmd)
 	buf := make([]byte, 8)
 	stdout.Read(buf)
-	m.Lock() // the child has released m inside Wait
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.LockContext(ctx); err != nil { // the child released m inside Wait
+		t.Fatal(err)
+	}
 	m.Unlock()
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()

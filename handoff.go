@@ -28,7 +28,7 @@ const InheritEnv = "PROCESSSHARED_FDS"
 func Pass(cmd *exec.Cmd, segs ...*Segment) error {
 	var pairs []string
 	for _, s := range segs {
-		if s.closed.Load() {
+		if s.isClosed() {
 			return fmt.Errorf("processshared: pass %v: %w", s, ErrClosed)
 		}
 		fd := 3 + len(cmd.ExtraFiles)

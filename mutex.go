@@ -61,24 +61,26 @@ const (
 
 // mutexCore is the lock itself, used by Mutex and inside Semaphore and Slot.
 type mutexCore struct {
-	s     *Segment
-	word  *uint32
-	flags *uint32
-	tid   uint32
-	l     *local
-	name  string
+	s      *Segment
+	closed *uint32 // &s.closed, one load nearer for the fast paths
+	word   *uint32
+	flags  *uint32
+	tid    uint32
+	l      *local
+	name   string
 }
 
 // newMutexCore returns the lock whose mutexSize bytes start at off in s.
 // Zeroed memory is an unlocked, consistent mutex.
 func newMutexCore(s *Segment, off uint64, name string) *mutexCore {
 	return &mutexCore{
-		s:     s,
-		word:  u32at(s.mem, off+mtxWord),
-		flags: u32at(s.mem, off+mtxFlags),
-		tid:   s.tid,
-		l:     s.local(off),
-		name:  name,
+		s:      s,
+		closed: &s.closed,
+		word:   u32at(s.mem, off+mtxWord),
+		flags:  u32at(s.mem, off+mtxFlags),
+		tid:    s.tid,
+		l:      s.local(off),
+		name:   name,
 	}
 }
 
@@ -87,7 +89,7 @@ func (m *mutexCore) raceAddr() unsafe.Pointer { return unsafe.Pointer(&m.l.race)
 // lock acquires m. It returns nil; or an *OwnerDeadError, holding the lock;
 // or ctx.Err() or ErrClosed, not holding it.
 func (m *mutexCore) lock(ctx context.Context) error {
-	if m.s.closed.Load() {
+	if m.s.isClosed() {
 		return ErrClosed
 	}
 	if atomic.CompareAndSwapUint32(m.word, 0, m.tid) {
@@ -112,7 +114,7 @@ func (m *mutexCore) deadError() error {
 
 // tryLock acquires m if it is free, or if its holder is dead.
 func (m *mutexCore) tryLock() (bool, error) {
-	if m.s.closed.Load() {
+	if m.s.isClosed() {
 		return false, ErrClosed
 	}
 	for {
@@ -207,7 +209,7 @@ func (m *mutexCore) lockSlow(ctx context.Context) error {
 
 // unlock releases m. It panics if this process does not hold m.
 func (m *mutexCore) unlock() {
-	if m.s.closed.Load() {
+	if m.s.isClosed() {
 		panic(fmt.Sprintf("processshared: Unlock of mutex %q after its segment %q was closed", m.name, m.s.name))
 	}
 	if raceEnabled {
@@ -283,11 +285,10 @@ func NewMutex(s *Segment, name string) (*Mutex, error) {
 // Name returns the Mutex's name in its segment.
 func (m *Mutex) Name() string { return m.m.name }
 
-// Lock locks m. If m is held, by this process or another, Lock blocks until
-// it is free. If its holder died, Lock acquires it; Consistent then reports
-// false. Lock panics if the segment is closed.
-func (m *Mutex) Lock() {
-	if err := m.m.lock(context.Background()); err != nil {
+// lockSlow is Lock after its fast path failed.
+func (m *Mutex) lockSlow() {
+	err := m.m.lock(context.Background())
+	if err != nil {
 		if _, dead := err.(*OwnerDeadError); !dead {
 			panic(fmt.Sprintf("processshared: Lock of mutex %q: %v", m.m.name, err))
 		}
@@ -311,19 +312,15 @@ func (m *Mutex) TryLock() bool {
 	return ok
 }
 
-// Unlock unlocks m. It panics with a *NotOwnerError if this process does not
-// hold m. With no waiters it makes no system call.
-func (m *Mutex) Unlock() { m.m.unlock() }
-
 // Locked reports whether m is held, by any process, at the instant of the call.
 func (m *Mutex) Locked() bool {
-	return !m.m.s.closed.Load() && atomic.LoadUint32(m.m.word)&tidMask != 0
+	return !m.m.s.isClosed() && atomic.LoadUint32(m.m.word)&tidMask != 0
 }
 
 // HolderPID returns the pid of the process holding m, or 0 if m is free or
 // its holder's pid is not known (it died and its table entry was reused).
 func (m *Mutex) HolderPID() int {
-	if m.m.s.closed.Load() {
+	if m.m.s.isClosed() {
 		return 0
 	}
 	return m.m.holderPID(atomic.LoadUint32(m.m.word))
@@ -332,20 +329,20 @@ func (m *Mutex) HolderPID() int {
 // Consistent reports whether the state m protects is consistent: false after
 // a holder died holding m, until MarkConsistent.
 func (m *Mutex) Consistent() bool {
-	return m.m.s.closed.Load() || atomic.LoadUint32(m.m.flags)&mutexInconsistent == 0
+	return m.m.s.isClosed() || atomic.LoadUint32(m.m.flags)&mutexInconsistent == 0
 }
 
 // MarkConsistent declares the state m protects repaired after a holder's
 // death. Call it while holding m.
 func (m *Mutex) MarkConsistent() {
-	if !m.m.s.closed.Load() {
+	if !m.m.s.isClosed() {
 		atomic.AndUint32(m.m.flags, ^uint32(mutexInconsistent))
 	}
 }
 
 // OwnerDeaths returns how many times a holder of m died holding it.
 func (m *Mutex) OwnerDeaths() int {
-	if m.m.s.closed.Load() {
+	if m.m.s.isClosed() {
 		return 0
 	}
 	return int(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Pointer(m.m.word), mtxDeaths))))

@@ -90,7 +90,7 @@ type Segment struct {
 	mem     []byte
 	timeout time.Duration
 
-	closed atomic.Bool
+	closed uint32 // accessed atomically only; 1 after Close
 	slot   uint64 // offset of this Segment's process table slot
 	tid    uint32 // the identity locks record: the keeper thread's id
 
@@ -115,7 +115,7 @@ func (s *Segment) Size() int64 { return int64(len(s.mem)) }
 
 // Free returns the number of bytes left for new objects.
 func (s *Segment) Free() int64 {
-	if s.closed.Load() {
+	if s.isClosed() {
 		return 0
 	}
 	next := load64(s.mem, offHeapNext)
@@ -234,7 +234,7 @@ func parseHeader(hdr []byte, fileSize int64) (layoutInfo, error) {
 // A Mutex this process still holds is treated by the others as held by a
 // dead owner.
 func (s *Segment) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !atomic.CompareAndSwapUint32(&s.closed, 0, 1) {
 		return nil
 	}
 	s.mu.Lock()
@@ -260,7 +260,7 @@ func (s *Segment) Close() error {
 // It returns false if the segment is closed.
 func (s *Segment) enter() bool {
 	s.inflight.RLock()
-	if s.closed.Load() {
+	if s.isClosed() {
 		s.inflight.RUnlock()
 		return false
 	}
@@ -287,7 +287,7 @@ func (s *Segment) local(off uint64) *local {
 func (s *Segment) addCancel(c *waitCancel) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
+	if s.isClosed() {
 		return false
 	}
 	if s.cancels == nil {
@@ -319,13 +319,15 @@ func newSegment(name string, anon bool, f *os.File, size uint64, opts *Options) 
 	return s, nil
 }
 
+func (s *Segment) isClosed() bool { return atomic.LoadUint32(&s.closed) != 0 }
+
 // closing returns a channel closed by Close.
 func (s *Segment) closing() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done == nil {
 		s.done = make(chan struct{})
-		if s.closed.Load() {
+		if s.isClosed() {
 			close(s.done)
 		}
 	}

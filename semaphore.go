@@ -108,7 +108,7 @@ func (m *Semaphore) Name() string { return m.name }
 
 // Value returns the number of permits available at the instant of the call.
 func (m *Semaphore) Value() int {
-	if m.s.closed.Load() {
+	if m.s.isClosed() {
 		return 0
 	}
 	return int(atomic.LoadUint32(m.value))
@@ -218,7 +218,7 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if m.s.closed.Load() {
+	if m.s.isClosed() {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -308,7 +308,7 @@ func (m *Semaphore) tryAcquire(n uint32, reclaim []liveRef) (bool, error) {
 // TryAcquire acquires n permits without blocking and reports whether it did.
 // If there are too few, it first returns the permits of dead holders.
 func (m *Semaphore) TryAcquire(n int) bool {
-	if n < 0 || n > math.MaxInt32 || m.s.closed.Load() {
+	if n < 0 || n > math.MaxInt32 || m.s.isClosed() {
 		return false
 	}
 	ok, _ := m.tryAcquire(uint32(n), make([]liveRef, 0, maxLives))
@@ -323,7 +323,7 @@ func (m *Semaphore) Release(n int) error {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if m.s.closed.Load() {
+	if m.s.isClosed() {
 		return ErrClosed
 	}
 	if err := m.enter(); err != nil {

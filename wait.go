@@ -109,7 +109,7 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 			wakeAll(l.word)
 		}
 	}
-	if s.closed.Load() {
+	if s.isClosed() {
 		return ErrClosed
 	}
 	return ctx.Err()

@@ -1,0 +1,93 @@
+// Package processshared provides synchronization primitives and shared data
+// for separate processes on one machine: a Mutex, a condition variable
+// (Cond), a counting Semaphore, byte regions, typed arrays and object slots,
+// all living in shared memory segments.
+//
+// It is for Go programs that run as several processes, parents and the
+// children they start or unrelated programs, and that need to coordinate
+// through memory at the speed of a futex: worker pools of processes, a
+// supervisor and its workers, tools that must not run twice at once. It is
+// not for goroutines of one process (use package sync), nor for machines
+// that share nothing (use the network).
+//
+// # Segments
+//
+// A Segment is a region of shared memory. Named segments live in /dev/shm
+// and are found by name (Create, Open, OpenOrCreate, Remove); anonymous
+// segments (NewAnonymous) have no name and are handed to child processes
+// (Pass on the parent's side, Inherit in the child). Every segment starts
+// with a header (magic number, layout version, size) that Open checks before
+// mapping anything, so a foreign or truncated file gives an error, never a
+// crash.
+//
+// Inside a segment, objects are found by name, like Boost.Interprocess's
+// find_or_construct: NewMutex, NewCond, NewSemaphore, NewBytes, NewArray and
+// NewSlot create the named object or open the existing one, and opening a
+// name as another kind or size fails with ErrMismatch. Any number of
+// processes may race to create the same segment or object; they all get the
+// same one.
+//
+// # Locks
+//
+// Mutex, Cond and Semaphore are built on Linux futexes. Taking and releasing
+// an uncontended lock is one atomic instruction each, with no system call;
+// Unlock and Release make a system call only when someone sleeps. A
+// contended lock spins briefly, then sleeps in the kernel. Only one
+// goroutine per process sleeps in the kernel for a given object; the
+// process's other waiters park as ordinary goroutines, so a thousand blocked
+// goroutines hold a handful of threads.
+//
+// Every blocking call has a form that takes a context.Context (LockContext,
+// WaitContext, Acquire): a deadline becomes the kernel's timeout and
+// cancellation wakes the waiter.
+//
+// Ownership of a Mutex is per process: a lock word holds the identity of the
+// holding process, not of a goroutine. Any goroutine of the holding process
+// may unlock it, as with sync.Mutex.
+//
+// The race detector cannot see synchronization done by atomic operations on
+// shared memory; the locks annotate their acquire and release edges so that
+// goroutines of one process that synchronize through them get no false
+// reports.
+//
+// # Crashes
+//
+// A process may die at any instant, SIGKILL included. Every process keeps
+// one thread alive for its whole life and registers a robust futex list for
+// it with the kernel (set_robust_list(2)); the list holds the process's entry
+// in each segment's process table. When the process dies the kernel marks
+// those entries dead and wakes a waiter. Waiters sleep on both the lock word
+// and the holder's entry (futex_waitv(2), Linux 5.16), so:
+//
+//   - a Mutex whose holder dies is acquired by the next locker at once,
+//     which is told (ErrOwnerDead; Mutex.Consistent) until it calls
+//     MarkConsistent;
+//   - permits of a Semaphore held by a dead process return to the semaphore;
+//   - a dead Cond waiter never blocks Signal or Broadcast;
+//   - an object slot whose writer dies mid-write keeps its previous value.
+//
+// No process's pid is polled, except on systems where the kernel offers no
+// robust list or no futex_waitv; there waiters check for dead holders every
+// 10 ms.
+//
+// # Caveats
+//
+//   - Named segments outlive the processes that use them, crashed ones
+//     included, until Remove; the pshared command lists and removes stale
+//     ones.
+//   - Slices and pointers into a segment are valid only until its Close.
+//     After Close, methods return ErrClosed or panic with a message; Close
+//     must not race with calls still in progress on other goroutines, except
+//     for blocked lock calls, which Close wakes and waits for.
+//   - Shared values (Mutex, Cond, Semaphore, Array, ...) must not be copied.
+//   - Any process that can open a segment can write anything into it. The
+//     library checks every offset and size it reads from shared memory
+//     before use, so a corrupted segment gives errors, not crashes; but it
+//     cannot keep a hostile process from breaking the protocol (holding a
+//     lock forever, for example). Give segments to processes you trust, and
+//     keep the default mode 0600.
+//   - Processes sharing a segment must have the same byte order and word
+//     size (the layout is native).
+//   - A process can be attached to at most 2048 segments with owner-death
+//     detection (the kernel's robust list limit).
+package processshared
