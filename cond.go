@@ -123,10 +123,11 @@ func (c *Cond) WaitTimeout(d time.Duration) bool {
 	return true
 }
 
-func (c *Cond) wait(ctx context.Context) error {
+func (c *Cond) wait(ctx context.Context) (err error) {
 	if c.s.isClosed() {
 		return ErrClosed
 	}
+	defer c.s.guard(&err, guarded())
 	var st uint64
 	for {
 		st = atomic.LoadUint64(c.state)
@@ -138,7 +139,7 @@ func (c *Cond) wait(ctx context.Context) error {
 		}
 	}
 	c.L.Unlock()
-	err := c.sleep(ctx, uint32(st))
+	err = c.sleep(ctx, uint32(st))
 	if lerr := c.L.m.lock(context.Background()); lerr != nil && (err == nil || err == ErrClosed) {
 		err = lerr
 	}

@@ -96,7 +96,8 @@ func (s *Segment) readEntry(e uint64) (ObjectInfo, error) {
 }
 
 // Objects lists the named objects in the segment, in creation order.
-func (s *Segment) Objects() ([]ObjectInfo, error) {
+func (s *Segment) Objects() (_ []ObjectInfo, err error) {
+	defer s.guard(&err, guarded())
 	if !s.enter() {
 		return nil, ErrClosed
 	}
@@ -137,6 +138,7 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 	if err := checkObjectName(name); err != nil {
 		return 0, err
 	}
+	defer s.guard(&err, guarded())
 	if !s.enter() {
 		return 0, ErrClosed
 	}

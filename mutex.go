@@ -2,6 +2,7 @@ package processshared
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -150,7 +151,8 @@ func (m *mutexCore) takeover(deadPID int) error {
 	return m.deadError()
 }
 
-func (m *mutexCore) lockSlow(ctx context.Context) error {
+func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
+	defer m.s.guard(&err, guarded())
 	for range spinTries {
 		if atomic.LoadUint32(m.word) == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.tid) {
 			return m.acquired()
@@ -302,14 +304,22 @@ func (m *Mutex) lockSlow() {
 // LockContext acquires m and returns an *OwnerDeadError (matching
 // ErrOwnerDead): the caller holds m and must repair the protected state. It
 // returns ErrClosed if the segment is closed.
-func (m *Mutex) LockContext(ctx context.Context) error { return m.m.lock(ctx) }
+func (m *Mutex) LockContext(ctx context.Context) (err error) {
+	defer m.m.s.guard(&err, guarded())
+	return m.m.lock(ctx)
+}
 
 // TryLock tries to lock m and reports whether it succeeded. It never blocks.
 // It succeeds if m is free or its holder is dead; in the second case
 // Consistent reports false.
 func (m *Mutex) TryLock() bool {
-	ok, _ := m.m.tryLock()
-	return ok
+	ok, err := m.tryLock()
+	return ok && err == nil || errors.Is(err, ErrOwnerDead)
+}
+
+func (m *Mutex) tryLock() (ok bool, err error) {
+	defer m.m.s.guard(&err, guarded())
+	return m.m.tryLock()
 }
 
 // Locked reports whether m is held, by any process, at the instant of the call.

@@ -58,9 +58,11 @@ func (s *Segment) attach() error {
 // sleeping on the slot's live word are woken: to them this process is gone.
 func (s *Segment) detach() {
 	k := theKeeper()
-	k.mu.Lock()
-	k.unlink(unsafe.Pointer(&s.mem[s.slot+slotNext]))
-	k.mu.Unlock()
+	func() {
+		k.mu.Lock()
+		defer k.mu.Unlock() // unlink may fault on a truncated file (see guard)
+		k.unlink(unsafe.Pointer(&s.mem[s.slot+slotNext]))
+	}()
 	store32(s.mem, s.slot+slotPID, 0)
 	w := u32at(s.mem, s.slot+slotLive)
 	atomic.StoreUint32(w, 0)

@@ -247,13 +247,20 @@ func (s *Segment) Close() error {
 	s.mu.Unlock()
 	s.inflight.Lock() // wait for blocked calls to leave
 	defer s.inflight.Unlock()
-	s.detach()
+	s.detachGuarded()
 	err := unmap(s.mem)
 	if cerr := s.file.Close(); err == nil {
 		err = cerr
 	}
 	s.mem = nil
 	return err
+}
+
+// detachGuarded is detach that survives a truncated file.
+func (s *Segment) detachGuarded() (err error) {
+	defer s.guard(&err, guarded())
+	s.detach()
+	return nil
 }
 
 // enter marks the start of a call that may block while the mapping is in use.

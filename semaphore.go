@@ -240,7 +240,8 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	return m.acquireSlow(ctx, uint32(n))
 }
 
-func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) error {
+func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
+	defer m.s.guard(&err, guarded())
 	if !m.s.enter() {
 		return ErrClosed
 	}
@@ -269,7 +270,6 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) error {
 		atomic.AddUint32(waiters, 1)
 		m.lock.unlock()
 		v := atomic.LoadUint32(m.value)
-		var err error
 		if v < n {
 			err = m.s.sleep(ctx, m.value, v, lives, poll)
 		}
@@ -289,7 +289,8 @@ func (m *Semaphore) acquired() error {
 
 // tryAcquire takes n permits if available, reclaiming dead holders' permits
 // if there are too few and reclaim is set.
-func (m *Semaphore) tryAcquire(n uint32, reclaim []liveRef) (bool, error) {
+func (m *Semaphore) tryAcquire(n uint32, reclaim []liveRef) (_ bool, err error) {
+	defer m.s.guard(&err, guarded())
 	if err := m.enter(); err != nil {
 		return false, err
 	}
@@ -319,13 +320,14 @@ func (m *Semaphore) TryAcquire(n int) bool {
 // releases nothing, if that would raise the value past the maximum; and
 // ErrClosed if the segment is closed. With no waiters it makes no system
 // call.
-func (m *Semaphore) Release(n int) error {
+func (m *Semaphore) Release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
 	if m.s.isClosed() {
 		return ErrClosed
 	}
+	defer m.s.guard(&err, guarded())
 	if err := m.enter(); err != nil {
 		return err
 	}
