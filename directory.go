@@ -65,8 +65,7 @@ func checkObjectName(name string) error {
 // dirBounds returns the directory's offset and capacity, checked against the
 // mapping.
 func (s *Segment) dirBounds() (off, n uint64, err error) {
-	off = uint64(load32(s.mem, offDirOff))
-	n = uint64(load32(s.mem, offDirCap))
+	off, n = s.lay.dirOff, s.lay.dirCap
 	if off < hdrSize || off+n*dirEntrySize > uint64(len(s.mem)) {
 		return 0, 0, fmt.Errorf("%w: directory out of bounds", ErrCorrupt)
 	}
@@ -87,7 +86,7 @@ func (s *Segment) readEntry(e uint64) (ObjectInfo, error) {
 		n++
 	}
 	info.Name = string(name[:n])
-	heap := load64(s.mem, offHeapOff)
+	heap := s.lay.heapOff
 	if info.Offset < 0 || info.Size < 0 || uint64(info.Offset) < heap ||
 		uint64(info.Offset)+uint64(info.Size) > uint64(len(s.mem)) || uint64(info.Offset)+uint64(info.Size) < uint64(info.Offset) {
 		return info, fmt.Errorf("%w: object %q at %d+%d lies outside the segment", ErrCorrupt, info.Name, info.Offset, info.Size)
@@ -212,7 +211,7 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 // Space is never freed.
 func (s *Segment) alloc(size uint64) (uint64, error) {
 	next := u64at(s.mem, offHeapNext)
-	heap := load64(s.mem, offHeapOff)
+	heap := s.lay.heapOff
 	for {
 		cur := atomic.LoadUint64(next)
 		start := alignUp(cur, objAlign)

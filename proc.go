@@ -19,8 +19,7 @@ import (
 func (s *Segment) attach() error {
 	k := theKeeper()
 	s.tid = k.tid
-	procOff := uint64(load32(s.mem, offProcOff))
-	procCap := uint64(load32(s.mem, offProcCap))
+	procOff, procCap := s.lay.procOff, s.lay.procCap
 	pid := uint32(os.Getpid())
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -82,11 +81,7 @@ type holder struct {
 // whose kernel does not watch its slot (no robust list), the pid is also
 // checked.
 func (s *Segment) lookup(tid uint32) holder {
-	procOff := uint64(load32(s.mem, offProcOff))
-	procCap := uint64(load32(s.mem, offProcCap))
-	if procOff+procCap*procSlotSize > uint64(len(s.mem)) {
-		return holder{alive: true} // corrupt table: never steal a lock on garbage
-	}
+	procOff, procCap := s.lay.procOff, s.lay.procCap
 	for i := range procCap {
 		off := procOff + i*procSlotSize
 		w := u32at(s.mem, off+slotLive)

@@ -88,6 +88,7 @@ type Segment struct {
 	anon    bool
 	file    *os.File
 	mem     []byte
+	lay     layoutInfo // validated once at open; the header never changes after
 	timeout time.Duration
 
 	closed uint32 // accessed atomically only; 1 after Close
@@ -317,7 +318,16 @@ func newSegment(name string, anon bool, f *os.File, size uint64, opts *Options) 
 		f.Close()
 		return nil, err
 	}
-	s := &Segment{name: name, anon: anon, file: f, mem: mem, timeout: opts.initTimeout()}
+	// Read the layout once, from the mapping just validated through pread,
+	// and never again: a process that scribbles over the header later
+	// cannot move the tables under us.
+	lay, err := parseHeader(mem[:hdrSize:hdrSize], int64(len(mem)))
+	if err != nil {
+		unmap(mem)
+		f.Close()
+		return nil, err
+	}
+	s := &Segment{name: name, anon: anon, file: f, mem: mem, lay: lay, timeout: opts.initTimeout()}
 	if err := s.attach(); err != nil {
 		unmap(mem)
 		f.Close()

@@ -77,7 +77,7 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	if initial < 0 || max < 0 || initial > math.MaxInt32 || max > math.MaxInt32 || max != 0 && initial > max {
 		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d", name, initial, max)
 	}
-	procCap := uint64(load32(s.mem, offProcCap))
+	procCap := s.lay.procCap
 	size := semHeld + procCap*8
 	off, err := s.object(name, KindSemaphore, uint32(max), size, func(mem []byte) {
 		store32(mem, semValue, uint32(initial))
@@ -86,7 +86,7 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	if err != nil {
 		return nil, err
 	}
-	procOff := uint64(load32(s.mem, offProcOff))
+	procOff := s.lay.procOff
 	return &Semaphore{
 		s:     s,
 		name:  name,
@@ -184,7 +184,7 @@ func (m *Semaphore) reclaim(e uint64) {
 // reclaimDead returns the permits of dead holders and collects the live
 // words of live holders in other processes, to sleep on.
 func (m *Semaphore) reclaimDead(lives []liveRef) (_ []liveRef, poll bool) {
-	procOff := uint64(load32(m.s.mem, offProcOff))
+	procOff := m.s.lay.procOff
 	for i := range m.nheld {
 		e := semHeld + i*8
 		if atomic.LoadUint32(m.w(e+4)) == 0 {
