@@ -1,0 +1,141 @@
+package processshared_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	ps "github.com/processshared/processshared"
+	"github.com/processshared/processshared/internal/shmtest"
+)
+
+// FuzzCorruptSegment maps a real segment holding one object of every kind,
+// overwrites bytes anywhere in it with fuzz input (as a buggy or hostile
+// process could), and then drives the whole public API over it. Every call
+// must return a value or an error: no panic, no fault, no hang past the
+// short timeouts given to blocking calls.
+func FuzzCorruptSegment(f *testing.F) {
+	f.Add(uint32(0), []byte("garbage"))
+	f.Add(uint32(256), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})        // process table
+	f.Add(uint32(16640), []byte{1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}) // directory
+	f.Add(uint32(50000), make([]byte, 300))
+	f.Fuzz(func(t *testing.T, at uint32, data []byte) {
+		name := shmtest.Name(t)
+		seg, err := ps.Create(name, 96<<10, &ps.Options{MaxObjects: 16, MaxProcesses: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer seg.Close()
+		build(t, seg)
+		file, err := os.OpenFile(filepath.Join("/dev/shm", name), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file.WriteAt(data, int64(at)%seg.Size())
+		file.Close()
+
+		// A fresh open sees the corruption from the start; the first handle
+		// sees it under its feet.
+		if s2, err := ps.Open(name); err == nil {
+			exercise(s2)
+			s2.Close()
+		}
+		exercise(seg)
+	})
+}
+
+// build creates one object of every kind.
+func build(t *testing.T, s *ps.Segment) {
+	m, err := ps.NewMutex(s, "m")
+	if err == nil {
+		_, err = ps.NewCond(s, "c", m)
+	}
+	if err == nil {
+		_, err = ps.NewSemaphore(s, "s", 1, 4)
+	}
+	if err == nil {
+		_, err = ps.NewBytes(s, "b", 64)
+	}
+	if err == nil {
+		_, err = ps.NewArray[int64](s, "a", 8)
+	}
+	if err == nil {
+		var sl *ps.Slot
+		if sl, err = ps.NewSlot(s, "o", 128); err == nil {
+			err = sl.Store([]string{"a", "b"})
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exercise calls every public operation on s's objects, ignoring errors.
+func exercise(s *ps.Segment) {
+	short := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), time.Millisecond)
+	}
+	s.Objects()
+	s.Free()
+	if m, err := ps.NewMutex(s, "m"); err == nil {
+		m.Locked()
+		m.HolderPID()
+		m.Consistent()
+		m.OwnerDeaths()
+		ctx, cancel := short()
+		if err := m.LockContext(ctx); err == nil || errors.Is(err, ps.ErrOwnerDead) {
+			m.MarkConsistent()
+			if c, err := ps.NewCond(s, "c", m); err == nil {
+				c.Signal()
+				c.Broadcast()
+				c.WaitTimeout(time.Millisecond)
+			}
+			m.Unlock()
+		}
+		cancel()
+		if m.TryLock() {
+			m.Unlock()
+		}
+	}
+	if sem, err := ps.NewSemaphore(s, "s", 1, 4); err == nil {
+		sem.Value()
+		if sem.TryAcquire(1) {
+			sem.Release(1)
+		}
+		ctx, cancel := short()
+		if sem.Acquire(ctx, 1) == nil {
+			sem.Release(1)
+		}
+		cancel()
+		sem.Release(1)
+	}
+	if b, err := ps.NewBytes(s, "b", 64); err == nil {
+		buf := make([]byte, 80)
+		b.ReadAt(buf, 0)
+		b.WriteAt(buf[:10], 50)
+		ps.Load[int64](b, 8)
+		ps.Store[uint32](b, 60, 7)
+		c := b.NewCursor()
+		c.Seek(3, 0)
+		c.Read(buf)
+		c.Write(buf[:5])
+	}
+	if a, err := ps.NewArray[int64](s, "a", 8); err == nil {
+		a.Store(1, a.Load(0))
+		ps.Add(a, 2, 1)
+		ps.CompareAndSwap(a, 3, 0, 1)
+		for range a.All() {
+		}
+		a.CopyTo(make([]int64, 8))
+	}
+	if sl, err := ps.NewSlot(s, "o", 128); err == nil {
+		var v []string
+		sl.Load(&v)
+		sl.LoadBytes()
+		sl.Store([]string{"c"})
+	}
+	ps.NewMutex(s, "new object")
+}
