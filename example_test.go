@@ -1,0 +1,129 @@
+package processshared_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+
+	ps "github.com/processshared/processshared"
+)
+
+// A segment is opened by name in every process that uses it; objects in it
+// are found by name too. (Both halves run in one process here; see the
+// examples directory for programs that start real child processes.)
+func Example() {
+	name := fmt.Sprintf("example-%d", os.Getpid())
+	seg, err := ps.OpenOrCreate(name, 1<<20, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ps.Remove(name)
+	defer seg.Close()
+
+	m, err := ps.NewMutex(seg, "lock")
+	if err != nil {
+		log.Fatal(err)
+	}
+	counter, err := ps.NewArray[int64](seg, "counter", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m.Lock()
+	counter.Store(0, counter.Load(0)+1)
+	m.Unlock()
+	fmt.Println("counter:", counter.Load(0))
+	// Output: counter: 1
+}
+
+// A Mutex whose holder died is acquired by the next locker, who is told.
+func ExampleMutex_LockContext() {
+	seg, err := ps.NewAnonymous("example", 1<<16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := ps.NewMutex(seg, "lock")
+	if err != nil {
+		log.Fatal(err)
+	}
+	switch err := m.LockContext(context.Background()); {
+	case err == nil:
+		fmt.Println("locked")
+	case errors.Is(err, ps.ErrOwnerDead):
+		// The previous holder died holding the lock: repair the state
+		// the lock protects, then say so.
+		m.MarkConsistent()
+	default:
+		log.Fatal(err)
+	}
+	m.Unlock()
+	// Output: locked
+}
+
+// A bounded Semaphore limits how many processes do something at once.
+func ExampleSemaphore() {
+	seg, err := ps.NewAnonymous("example", 1<<16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	sem, err := ps.NewSemaphore(seg, "jobs", 2, 2) // at most 2 at once
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := sem.Acquire(context.Background(), 1); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("permits left:", sem.Value())
+	fmt.Println("release past the maximum:", sem.Release(2) != nil)
+	sem.Release(1)
+	// Output:
+	// permits left: 1
+	// release past the maximum: true
+}
+
+// A Slot carries a Go value from one process to another.
+func ExampleSlot() {
+	seg, err := ps.NewAnonymous("example", 1<<16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	slot, err := ps.NewSlot(seg, "object", 256)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := slot.Store([]string{"a", "b"}); err != nil {
+		log.Fatal(err)
+	}
+	var got []string
+	if err := slot.Load(&got); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", got)
+	// Output: ["a" "b"]
+}
+
+// An Array is a typed view of shared memory.
+func ExampleArray() {
+	seg, err := ps.NewAnonymous("example", 1<<16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	a, err := ps.NewArray[int32](seg, "numbers", 5)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a.CopyFrom([]int32{5, 3, 4, 1, 2})
+	var doubled []int32
+	for _, v := range a.All() {
+		doubled = append(doubled, 2*v)
+	}
+	slices.Sort(doubled)
+	fmt.Println(doubled, ps.Add(a, 0, 10))
+	// Output: [2 4 6 8 10] 15
+}
