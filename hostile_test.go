@@ -1,6 +1,7 @@
 package processshared_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -137,5 +138,84 @@ func TestPlantedSymlink(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(target); string(b) != "precious" {
 		t.Errorf("the link's target was changed: %q", b)
+	}
+}
+
+// poke writes b at off in the file of the named segment, as another process
+// with access to it could.
+func poke(t *testing.T, seg *ps.Segment, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join("/dev/shm", seg.Name()), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCorruptDirectoryEntry: a directory entry whose offset points outside
+// the segment gives ErrCorrupt on lookup and listing.
+func TestCorruptDirectoryEntry(t *testing.T) {
+	seg := create(t, 1<<16, &ps.Options{MaxProcesses: 4, MaxObjects: 4})
+	mutex(t, seg, "m")
+	const dirOff = 256 + 4*64 // header, then 4 process slots
+	poke(t, seg, dirOff+16, []byte{0, 0, 0, 0, 0, 0, 0, 0x7f})
+	if _, err := ps.NewMutex(seg, "m"); !errors.Is(err, ps.ErrCorrupt) {
+		t.Errorf("NewMutex: %v, want ErrCorrupt", err)
+	}
+	if _, err := seg.Objects(); !errors.Is(err, ps.ErrCorrupt) {
+		t.Errorf("Objects: %v, want ErrCorrupt", err)
+	}
+	poke(t, seg, dirOff, []byte{9, 9, 9, 9}) // a state no entry can have
+	if _, err := ps.NewMutex(seg, "other"); !errors.Is(err, ps.ErrCorrupt) {
+		t.Errorf("NewMutex past a bad entry state: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestGarbageLockWord: a lock word overwritten with an identity no process
+// has is treated as a dead holder: the next locker takes the lock at once
+// and is told.
+func TestGarbageLockWord(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	m := mutex(t, seg, "m")
+	objs, err := seg.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	poke(t, seg, objs[0].Offset, []byte{0x39, 0x30, 0x05, 0x00}) // tid 340025, nobody's
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.LockContext(ctx); !errors.Is(err, ps.ErrOwnerDead) {
+		t.Fatalf("LockContext: %v, want ErrOwnerDead", err)
+	}
+	m.MarkConsistent()
+	m.Unlock()
+}
+
+// TestCorruptSlotValue: bytes of a stored value changed behind the slot's
+// back fail its checksum.
+func TestCorruptSlotValue(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	sl, err := ps.NewSlot(seg, "o", 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sl.StoreBytes([]byte("the value")); err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := seg.Objects()
+	buf := make([]byte, objs[0].Size)
+	f, _ := os.Open(filepath.Join("/dev/shm", seg.Name()))
+	f.ReadAt(buf, objs[0].Offset)
+	f.Close()
+	i := bytes.Index(buf, []byte("the value"))
+	if i < 0 {
+		t.Fatal("value not found in the slot's bytes")
+	}
+	poke(t, seg, objs[0].Offset+int64(i), []byte("THE"))
+	if _, err := sl.LoadBytes(); !errors.Is(err, ps.ErrChecksum) {
+		t.Fatalf("LoadBytes: %v, want ErrChecksum", err)
 	}
 }
