@@ -6,7 +6,7 @@ import (
 	"unsafe"
 )
 
-// Bytes is a fixed-size region of raw bytes, a named object in a Segment.
+// A Bytes is a fixed-size region of raw bytes, a named object in a Segment.
 // Every process that calls NewBytes with the same segment and name sees the
 // same bytes. Obtain one with NewBytes; the zero value is not usable.
 //
@@ -14,7 +14,8 @@ import (
 // is visible to the others as soon as it is written, and a read that races
 // with a write may see any mix of old and new bytes. Guard multi-byte values
 // with a Mutex, publish them through a Slot, or use an Array and its atomic
-// functions (Add, AtomicLoad, …).
+// functions (Add, AtomicLoad, …). A process that dies leaves behind whatever
+// it had written.
 //
 // Every access checks its bounds against the object, and whether the segment
 // is closed: a bad offset gives an error matching ErrOutOfRange, use after
@@ -29,42 +30,44 @@ type Bytes struct {
 // NewBytes returns the region of size bytes called name in s, creating it,
 // filled with zeros, if it does not exist. If name exists as another kind of
 // object, or with another size, NewBytes returns an error matching
-// ErrMismatch. A negative size gives ErrOutOfRange, one larger than the
-// segment ErrNoSpace; see Segment for the other errors of object creation
-// (ErrInvalidName, ErrNoSpace, ErrClosed).
+// ErrMismatch; a negative size gives ErrOutOfRange. Like every object
+// constructor, it also returns errors matching ErrInvalidName for a bad
+// name, ErrNoSpace when the segment or its directory is full,
+// ErrNotInitialized when the process creating the object in another process
+// did not finish in time, ErrCorrupt and ErrClosed.
 func NewBytes(s *Segment, name string, size int) (*Bytes, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("processshared: bytes %q: %w: negative size %d", name, ErrOutOfRange, size)
+		return nil, fmt.Errorf("bytes %q: negative size %d: %w", name, size, ErrOutOfRange)
 	}
-	mem, err := s.objectMem(name, KindBytes, 0, uint64(size))
+	_, mem, err := s.objectMem(name, KindBytes, 0, uint64(size))
 	if err != nil {
-		return nil, fmt.Errorf("processshared: bytes %q: %w", name, err)
+		return nil, fmt.Errorf("bytes %q: %w", name, err)
 	}
 	return &Bytes{s: s, name: name, mem: mem}, nil
 }
 
 // objectMem finds or creates a named object of size bytes (see
-// Segment.object) and returns its memory, capped at its size. It refuses at
-// once a size no segment of this one's size could hold.
-func (s *Segment) objectMem(name string, kind Kind, param uint32, size uint64) ([]byte, error) {
+// Segment.object) and returns its offset and its memory, capped at its size.
+// It refuses at once a size that the whole segment could not hold.
+func (s *Segment) objectMem(name string, kind Kind, param uint32, size uint64) (uint64, []byte, error) {
 	if !s.enter() {
-		return nil, ErrClosed
+		return 0, nil, ErrClosed
 	}
 	total := uint64(len(s.mem))
 	s.exit()
 	if size > total {
-		return nil, fmt.Errorf("%w: %d bytes wanted, the segment has %d", ErrNoSpace, size, total)
+		return 0, nil, fmt.Errorf("%w: %d bytes wanted, the segment has %d", ErrNoSpace, size, total)
 	}
 	off, err := s.object(name, kind, param, size, nil)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if !s.enter() {
-		return nil, ErrClosed
+		return 0, nil, ErrClosed
 	}
 	defer s.exit()
 	// object checked off+size against the mapping.
-	return s.mem[off : off+size : off+size], nil
+	return off, s.mem[off : off+size : off+size], nil
 }
 
 // Name returns the object's name in its segment.
@@ -77,13 +80,13 @@ func (b *Bytes) Len() int { return len(b.mem) }
 // region. The caller holds b.s.enter().
 func (b *Bytes) span(op string, off int64, n uint64) ([]byte, error) {
 	if off < 0 || uint64(off) > uint64(len(b.mem)) || n > uint64(len(b.mem))-uint64(off) {
-		return nil, fmt.Errorf("processshared: %s bytes %q [%d, %d+%d): %w (length %d)", op, b.name, off, off, n, ErrOutOfRange, len(b.mem))
+		return nil, fmt.Errorf("bytes %q: %s %d bytes at offset %d of %d: %w", b.name, op, n, off, len(b.mem), ErrOutOfRange)
 	}
 	return b.mem[off : uint64(off)+n], nil
 }
 
 func (b *Bytes) closedError(op string) error {
-	return fmt.Errorf("processshared: %s bytes %q: %w", op, b.name, ErrClosed)
+	return fmt.Errorf("bytes %q: %s: %w", b.name, op, ErrClosed)
 }
 
 // ReadAt reads len(p) bytes into p starting at offset off of the region, with
@@ -97,7 +100,7 @@ func (b *Bytes) ReadAt(p []byte, off int64) (int, error) {
 	}
 	defer b.s.exit()
 	if off < 0 {
-		return 0, fmt.Errorf("processshared: read bytes %q at %d: %w", b.name, off, ErrOutOfRange)
+		return 0, fmt.Errorf("bytes %q: read at offset %d: %w", b.name, off, ErrOutOfRange)
 	}
 	if off >= int64(len(b.mem)) {
 		return 0, io.EOF
@@ -181,11 +184,11 @@ func (c *Cursor) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekEnd:
 		base = int64(len(c.b.mem))
 	default:
-		return c.pos, fmt.Errorf("processshared: seek bytes %q: %w: whence %d", c.b.name, ErrOutOfRange, whence)
+		return c.pos, fmt.Errorf("bytes %q: seek with whence %d: %w", c.b.name, whence, ErrOutOfRange)
 	}
 	pos := base + offset
 	if (offset > 0 && pos < base) || pos < 0 {
-		return c.pos, fmt.Errorf("processshared: seek bytes %q to %d%+d: %w", c.b.name, base, offset, ErrOutOfRange)
+		return c.pos, fmt.Errorf("bytes %q: seek to %d%+d: %w", c.b.name, base, offset, ErrOutOfRange)
 	}
 	c.pos = pos
 	return pos, nil
@@ -213,10 +216,10 @@ func asBytes[T Fixed](v *T, n int) []byte {
 func Load[T Fixed](b *Bytes, off int64) (T, error) {
 	var v T
 	if !b.s.enter() {
-		return v, b.closedError("load from")
+		return v, b.closedError("load")
 	}
 	defer b.s.exit()
-	src, err := b.span("load from", off, uint64(unsafe.Sizeof(v)))
+	src, err := b.span("load", off, uint64(unsafe.Sizeof(v)))
 	if err != nil {
 		return v, err
 	}
@@ -231,10 +234,10 @@ func Load[T Fixed](b *Bytes, off int64) (T, error) {
 // ErrClosed.
 func Store[T Fixed](b *Bytes, off int64, v T) error {
 	if !b.s.enter() {
-		return b.closedError("store to")
+		return b.closedError("store")
 	}
 	defer b.s.exit()
-	dst, err := b.span("store to", off, uint64(unsafe.Sizeof(v)))
+	dst, err := b.span("store", off, uint64(unsafe.Sizeof(v)))
 	if err != nil {
 		return err
 	}
@@ -248,11 +251,11 @@ func Store[T Fixed](b *Bytes, off int64, v T) error {
 // alone; use after Close gives one matching ErrClosed.
 func LoadSlice[T Fixed](b *Bytes, off int64, dst []T) error {
 	if !b.s.enter() {
-		return b.closedError("load from")
+		return b.closedError("load")
 	}
 	defer b.s.exit()
 	var zero T
-	src, err := b.span("load from", off, uint64(len(dst))*uint64(unsafe.Sizeof(zero)))
+	src, err := b.span("load", off, uint64(len(dst))*uint64(unsafe.Sizeof(zero)))
 	if err != nil || len(dst) == 0 {
 		return err
 	}
@@ -266,11 +269,11 @@ func LoadSlice[T Fixed](b *Bytes, off int64, dst []T) error {
 // gives one matching ErrClosed.
 func StoreSlice[T Fixed](b *Bytes, off int64, src []T) error {
 	if !b.s.enter() {
-		return b.closedError("store to")
+		return b.closedError("store")
 	}
 	defer b.s.exit()
 	var zero T
-	dst, err := b.span("store to", off, uint64(len(src))*uint64(unsafe.Sizeof(zero)))
+	dst, err := b.span("store", off, uint64(len(src))*uint64(unsafe.Sizeof(zero)))
 	if err != nil || len(src) == 0 {
 		return err
 	}

@@ -45,6 +45,11 @@ var ErrMismatch = errors.New("processshared: object exists with another kind or 
 // ErrOutOfRange is returned for an offset, index or length outside an object.
 var ErrOutOfRange = errors.New("processshared: offset out of range")
 
+// ErrBadType is returned when a type cannot live in shared memory: it has
+// size zero, or it is or contains a pointer, uintptr, unsafe.Pointer, string,
+// slice, map, channel, function or interface.
+var ErrBadType = errors.New("processshared: type cannot live in shared memory")
+
 // ErrTooLarge is returned when a value does not fit in an object slot.
 var ErrTooLarge = errors.New("processshared: value too large for slot")
 

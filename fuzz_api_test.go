@@ -19,7 +19,7 @@ import (
 // short timeouts given to blocking calls.
 func FuzzCorruptSegment(f *testing.F) {
 	f.Add(uint32(0), []byte("garbage"))
-	f.Add(uint32(256), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})        // process table
+	f.Add(uint32(256), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})         // process table
 	f.Add(uint32(16640), []byte{1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}) // directory
 	f.Add(uint32(50000), make([]byte, 300))
 	f.Fuzz(func(t *testing.T, at uint32, data []byte) {

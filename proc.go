@@ -23,32 +23,37 @@ func (s *Segment) attach() error {
 	pid := uint32(os.Getpid())
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for i := range procCap {
-		off := procOff + i*procSlotSize
-		w := u32at(s.mem, off+slotLive)
-		v := atomic.LoadUint32(w)
-		if v != 0 && v&liveDied == 0 {
-			continue
-		}
-		node := unsafe.Pointer(&s.mem[off+slotNext])
-		k.setPending(node)
-		if !atomic.CompareAndSwapUint32(w, v, k.tid) {
+	// Free slots first; a dead process's slot only when none is left, so
+	// that its identity stays known (for OwnerDeadError and inspection) as
+	// long as possible.
+	for _, reuse := range []bool{false, true} {
+		for i := range procCap {
+			off := procOff + i*procSlotSize
+			w := u32at(s.mem, off+slotLive)
+			v := atomic.LoadUint32(w)
+			if v != 0 && (!reuse || v&liveDied == 0) {
+				continue
+			}
+			node := unsafe.Pointer(&s.mem[off+slotNext])
+			k.setPending(node)
+			if !atomic.CompareAndSwapUint32(w, v, k.tid) {
+				k.setPending(nil)
+				continue
+			}
+			store32(s.mem, off+slotPID, pid)
+			store32(s.mem, off+slotTID, k.tid)
+			store64(s.mem, off+slotStart, processStart(int(pid)))
+			store64(s.mem, off+slotSince, uint64(time.Now().UnixNano()))
+			flags := uint32(0)
+			if k.robust {
+				flags = slotRobust
+			}
+			store32(s.mem, off+slotFlags, flags)
+			k.link(node)
 			k.setPending(nil)
-			continue
+			s.slot = off
+			return nil
 		}
-		store32(s.mem, off+slotPID, pid)
-		store32(s.mem, off+slotTID, k.tid)
-		store64(s.mem, off+slotStart, processStart(int(pid)))
-		store64(s.mem, off+slotSince, uint64(time.Now().UnixNano()))
-		flags := uint32(0)
-		if k.robust {
-			flags = slotRobust
-		}
-		store32(s.mem, off+slotFlags, flags)
-		k.link(node)
-		k.setPending(nil)
-		s.slot = off
-		return nil
 	}
 	return fmt.Errorf("%w (%d slots)", ErrTooManyProcesses, procCap)
 }

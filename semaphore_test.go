@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +40,7 @@ func TestSemaphoreCounter(t *testing.T) {
 				sem.Acquire(context.Background(), 1)
 			}
 			v := *c
-			runtime.Gosched() // widen the window between read and write
+			time.Sleep(10 * time.Microsecond) // widen the window between read and write
 			*c = v + 1
 			if role == "locked" {
 				sem.Release(1)

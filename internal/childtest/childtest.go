@@ -43,6 +43,10 @@ func Command(t testing.TB, test, role string, env ...string) *exec.Cmd {
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=10m")
 	cmd.Env = append(os.Environ(), RoleEnv+"="+role)
+	if os.Getenv("GORACE") == "" {
+		// A -race child otherwise sleeps 1 s at exit.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
 	cmd.Env = append(cmd.Env, env...)
 	cmd.WaitDelay = time.Second
 	return cmd
