@@ -94,11 +94,12 @@ func (b *Bytes) closedError(op string) error {
 // those and returns io.EOF, and an off at or past the end gives 0 and io.EOF.
 // A negative off gives an error matching ErrOutOfRange, use after Close one
 // matching ErrClosed.
-func (b *Bytes) ReadAt(p []byte, off int64) (int, error) {
+func (b *Bytes) ReadAt(p []byte, off int64) (_ int, err error) {
 	if !b.s.enter() {
 		return 0, b.closedError("read")
 	}
 	defer b.s.exit()
+	defer b.s.guard(&err, guarded())
 	if off < 0 {
 		return 0, fmt.Errorf("bytes %q: read at offset %d: %w", b.name, off, ErrOutOfRange)
 	}
@@ -119,11 +120,12 @@ func (b *Bytes) ReadAt(p []byte, off int64) (int, error) {
 // Use after Close gives an error matching ErrClosed.
 //
 // Other processes may see the bytes of p appear in any order.
-func (b *Bytes) WriteAt(p []byte, off int64) (int, error) {
+func (b *Bytes) WriteAt(p []byte, off int64) (_ int, err error) {
 	if !b.s.enter() {
 		return 0, b.closedError("write")
 	}
 	defer b.s.exit()
+	defer b.s.guard(&err, guarded())
 	dst, err := b.span("write", off, uint64(len(p)))
 	if err != nil {
 		return 0, err
@@ -213,12 +215,12 @@ func asBytes[T Fixed](v *T, n int) []byte {
 // read is not atomic: a concurrent Store in another process may be seen half
 // done. An off that leaves no room for a T gives an error matching
 // ErrOutOfRange, use after Close one matching ErrClosed.
-func Load[T Fixed](b *Bytes, off int64) (T, error) {
-	var v T
+func Load[T Fixed](b *Bytes, off int64) (v T, err error) {
 	if !b.s.enter() {
 		return v, b.closedError("load")
 	}
 	defer b.s.exit()
+	defer b.s.guard(&err, guarded())
 	src, err := b.span("load", off, uint64(unsafe.Sizeof(v)))
 	if err != nil {
 		return v, err
@@ -232,11 +234,12 @@ func Load[T Fixed](b *Bytes, off int64) (T, error) {
 // (see Load). An off that leaves no room for a T gives an error matching
 // ErrOutOfRange and writes nothing; use after Close gives one matching
 // ErrClosed.
-func Store[T Fixed](b *Bytes, off int64, v T) error {
+func Store[T Fixed](b *Bytes, off int64, v T) (err error) {
 	if !b.s.enter() {
 		return b.closedError("store")
 	}
 	defer b.s.exit()
+	defer b.s.guard(&err, guarded())
 	dst, err := b.span("store", off, uint64(unsafe.Sizeof(v)))
 	if err != nil {
 		return err
@@ -249,11 +252,12 @@ func Store[T Fixed](b *Bytes, off int64, v T) error {
 // start at offset off of b, in the machine's byte order. If they do not all
 // lie inside b, it returns an error matching ErrOutOfRange and leaves dst
 // alone; use after Close gives one matching ErrClosed.
-func LoadSlice[T Fixed](b *Bytes, off int64, dst []T) error {
+func LoadSlice[T Fixed](b *Bytes, off int64, dst []T) (err error) {
 	if !b.s.enter() {
 		return b.closedError("load")
 	}
 	defer b.s.exit()
+	defer b.s.guard(&err, guarded())
 	var zero T
 	src, err := b.span("load", off, uint64(len(dst))*uint64(unsafe.Sizeof(zero)))
 	if err != nil || len(dst) == 0 {
@@ -267,11 +271,12 @@ func LoadSlice[T Fixed](b *Bytes, off int64, dst []T) error {
 // of b, in the machine's byte order. If they do not all fit inside b, it
 // writes nothing and returns an error matching ErrOutOfRange; use after Close
 // gives one matching ErrClosed.
-func StoreSlice[T Fixed](b *Bytes, off int64, src []T) error {
+func StoreSlice[T Fixed](b *Bytes, off int64, src []T) (err error) {
 	if !b.s.enter() {
 		return b.closedError("store")
 	}
 	defer b.s.exit()
+	defer b.s.guard(&err, guarded())
 	var zero T
 	dst, err := b.span("store", off, uint64(len(src))*uint64(unsafe.Sizeof(zero)))
 	if err != nil || len(src) == 0 {

@@ -219,3 +219,42 @@ func TestCorruptSlotValue(t *testing.T) {
 		t.Fatalf("LoadBytes: %v, want ErrChecksum", err)
 	}
 }
+
+// TestTruncatedSlotAndBytes: Slot and Bytes calls on a truncated file return
+// ErrTruncated too.
+func TestTruncatedSlotAndBytes(t *testing.T) {
+	seg := create(t, 1<<20, nil)
+	sl, err := ps.NewSlot(seg, "o", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ps.NewBytes(seg, "b", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sl.Store("before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join("/dev/shm", seg.Name()), 4096); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := sl.Load(&v); !errors.Is(err, ps.ErrTruncated) {
+		t.Errorf("Slot.Load: %v, want ErrTruncated", err)
+	}
+	if err := sl.Store("after"); !errors.Is(err, ps.ErrTruncated) {
+		t.Errorf("Slot.Store: %v, want ErrTruncated", err)
+	}
+	if _, err := b.ReadAt(make([]byte, 8), 0); !errors.Is(err, ps.ErrTruncated) {
+		t.Errorf("Bytes.ReadAt: %v, want ErrTruncated", err)
+	}
+	if _, err := b.WriteAt(make([]byte, 8), 0); !errors.Is(err, ps.ErrTruncated) {
+		t.Errorf("Bytes.WriteAt: %v, want ErrTruncated", err)
+	}
+	if _, err := ps.Load[int64](b, 0); !errors.Is(err, ps.ErrTruncated) {
+		t.Errorf("Load: %v, want ErrTruncated", err)
+	}
+	if err := seg.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}

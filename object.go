@@ -245,11 +245,12 @@ func (sl *Slot) Store(v any) error {
 // It returns an error matching ErrTooLarge, and leaves the slot's value
 // alone, if p is longer than the capacity, and one matching ErrClosed after
 // Close. It waits as Store does.
-func (sl *Slot) StoreBytes(p []byte) error {
+func (sl *Slot) StoreBytes(p []byte) (err error) {
 	if len(p) > sl.cap {
 		return sl.errorf("%w: %d bytes, capacity %d", ErrTooLarge, len(p), sl.cap)
 	}
-	err := sl.mu.lock(context.Background())
+	defer sl.s.guard(&err, guarded())
+	err = sl.mu.lock(context.Background())
 	if err != nil && !errors.Is(err, ErrOwnerDead) {
 		return sl.errorf("store: %w", err)
 	}
@@ -328,35 +329,43 @@ func (sl *Slot) LoadBytes() ([]byte, error) {
 // AppendBytes appends the slot's value, raw, to dst and returns the extended
 // slice. It is LoadBytes for a caller that reuses its buffer; on error it
 // returns dst unchanged.
-func (sl *Slot) AppendBytes(dst []byte) ([]byte, error) {
-	if !sl.s.enter() {
-		return dst, sl.errorf("load: %w", ErrClosed)
+func (sl *Slot) AppendBytes(dst []byte) (_ []byte, err error) {
+	defer sl.s.guard(&err, guarded())
+	out, done, err := sl.appendLockFree(dst)
+	if done {
+		return out, err
 	}
+	return sl.appendLocked(dst)
+}
+
+// appendLockFree is AppendBytes without the writer lock. It reports done
+// false if writers kept overtaking it.
+func (sl *Slot) appendLockFree(dst []byte) (_ []byte, done bool, err error) {
+	if !sl.s.enter() {
+		return dst, true, sl.errorf("load: %w", ErrClosed)
+	}
+	defer sl.s.exit()
 	mem := sl.mem
 	g := atomic.LoadUint64(u64at(mem, slGen))
 	for try, stuck := 0, 0; try < slotTries; try++ {
 		if g == 0 {
-			sl.s.exit()
-			return dst, sl.errorf("%w", ErrEmpty)
+			return dst, true, sl.errorf("%w", ErrEmpty)
 		}
 		out, ok, err := sl.copyOut(dst, g)
 		if ok {
-			sl.s.exit()
-			return out, err
+			return out, true, err
 		}
 		g2 := atomic.LoadUint64(u64at(mem, slGen))
 		if g2 != g {
 			g, stuck = g2, 0
 		} else if stuck++; stuck >= slotStuck {
-			sl.s.exit()
-			return dst, sl.errorf("%w: buffer %d of generation %d is inconsistent", ErrCorrupt, g&1, g)
+			return dst, true, sl.errorf("%w: buffer %d of generation %d is inconsistent", ErrCorrupt, g&1, g)
 		}
 		if try >= 8 {
 			runtime.Gosched()
 		}
 	}
-	sl.s.exit()
-	return sl.appendLocked(dst)
+	return dst, false, nil
 }
 
 // appendLocked is AppendBytes for a reader that writers keep overtaking: it
