@@ -149,11 +149,8 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 // sleep waits, registered at seq s0, until this waiter may return.
 func (c *Cond) sleep(ctx context.Context, s0 uint32) error {
 	// Spin briefly first: the signaller may be running on the other CPU.
-	for range spinTries * 4 {
-		if ok := c.try(s0); ok {
-			return nil
-		}
-		spin(c.seq)
+	if c.l.spin(func() bool { return atomic.LoadUint32(c.seq) != s0 }) && c.try(s0) {
+		return nil
 	}
 	if !c.s.enter() {
 		c.leave()

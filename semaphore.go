@@ -135,17 +135,22 @@ func (m *Semaphore) enter() error {
 	return nil
 }
 
-// update sets value and the held entry e to (tid, count), journaled.
+// update sets value and the held entry e to (tid, count), journaled. The
+// caller holds the internal lock, whose acquire and release order these
+// stores for the next holder, so all but value (read without the lock by
+// spinners and by the futex) are plain stores: a seq-cst store costs an
+// XCHG, and an update makes nine. A process killed half-way leaves its
+// stores visible once it is dead, which is when the journal is replayed.
 func (m *Semaphore) update(value uint32, e uint64, tid, count uint32) {
-	atomic.StoreUint32(m.w(semJSlot), uint32(e))
-	atomic.StoreUint32(m.w(semJTid), atomic.LoadUint32(m.w(e)))
-	atomic.StoreUint32(m.w(semJCount), atomic.LoadUint32(m.w(e+4)))
-	atomic.StoreUint32(m.w(semJValue), atomic.LoadUint32(m.value))
-	atomic.StoreUint32(m.w(semJValid), 1)
-	atomic.StoreUint32(m.w(e), tid)
-	atomic.StoreUint32(m.w(e+4), count)
+	*m.w(semJSlot) = uint32(e)
+	*m.w(semJTid) = *m.w(e)
+	*m.w(semJCount) = *m.w(e + 4)
+	*m.w(semJValue) = atomic.LoadUint32(m.value)
+	*m.w(semJValid) = 1
+	*m.w(e) = tid
+	*m.w(e + 4) = count
 	atomic.StoreUint32(m.value, value)
-	atomic.StoreUint32(m.w(semJValid), 0)
+	*m.w(semJValid) = 0
 }
 
 // take takes n permits if there are enough, under the internal lock.
@@ -229,13 +234,10 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	for range spinTries * 4 {
-		if atomic.LoadUint32(m.value) >= uint32(n) {
-			if ok, err := m.tryAcquire(uint32(n), nil); ok || err != nil {
-				return err
-			}
+	if m.l.spin(func() bool { return atomic.LoadUint32(m.value) >= uint32(n) }) {
+		if ok, err := m.tryAcquire(uint32(n), nil); ok || err != nil {
+			return err
 		}
-		spin(m.value)
 	}
 	return m.acquireSlow(ctx, uint32(n))
 }
