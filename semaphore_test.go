@@ -210,3 +210,20 @@ func TestSemaphoreDeadHolder(t *testing.T) {
 		t.Fatalf("Release: %v, value %d, want 2", err, sem.Value())
 	}
 }
+
+func BenchmarkSemaphoreUncontended(b *testing.B) {
+	seg, err := ps.NewAnonymous("bench", 1<<16, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer seg.Close()
+	sem, err := ps.NewSemaphore(seg, "s", 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		sem.Acquire(ctx, 1)
+		sem.Release(1)
+	}
+}
