@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// figures lists every figure this program measures, in output order.
+func figures() []figure {
+	contend := func(kind string, procs int) func(context.Context, *config) result {
+		return func(ctx context.Context, cfg *config) result { return contended(ctx, cfg, kind, procs) }
+	}
+	figs := []figure{
+		{"ps_mutex_uncontended", psMutexUncontended},
+		{"ps_mutex_contended_2p", contend("ps_mutex", 2)},
+		{"ps_mutex_contended_4p", contend("ps_mutex", 4)},
+		{"ps_sem_uncontended", psSemUncontended},
+		{"ps_sem_contended_2p", contend("ps_sem", 2)},
+		{"ps_sem_contended_4p", contend("ps_sem", 4)},
+		{"ps_cond_uncontended", psCondUncontended},
+		{"ps_sem_pingpong", psSemPingPong},
+		{"ps_cond_pingpong", psCondPingPong(1)},
+		{"ps_cond_pingpong_2cond", psCondPingPong(2)},
+		{"ps_cond_broadcast_8p", psCondBroadcast},
+		{"ps_owner_death_sigkill", psOwnerDeath},
+		{"ps_threads_1000_blocked", threadsFigure("ps_mutex")},
+		{"ps_threads_1000_blocked_sem", threadsFigure("ps_sem")},
+		{"ps_threads_1000_blocked_cond", threadsFigure("ps_cond")},
+	}
+	for _, s := range objectSizes {
+		figs = append(figs, figure{"ps_object_" + s.name, psObject(s.n)})
+	}
+	for _, s := range objectSizes {
+		figs = append(figs, figure{"sock_" + s.name, sockObject(s.n)})
+	}
+	return append(figs,
+		figure{"go_sync_mutex_uncontended", goSyncMutexUncontended},
+		figure{"go_chan_pingpong", goChanPingPong},
+		figure{"go_process_death_sigkill", goProcessDeath},
+		figure{"go_threads_1000_blocked", threadsFigure("go_sync")},
+		figure{"goipc_futex_mutex_uncontended", goipcMutexUncontended},
+		figure{"goipc_futex_mutex_contended_2p", contend("goipc", 2)},
+		figure{"goipc_event_pingpong", goipcEventPingPong},
+		figure{"goipc_sem_pingpong", goipcSemPingPong},
+		figure{"goipc_cond_pingpong", goipcCondPingPong},
+		figure{"goipc_threads_1000_blocked", threadsFigure("goipc")},
+		figure{"gofrs_flock_uncontended", flockUncontended},
+		figure{"gofrs_flock_contended_2p", contend("flock", 2)},
+	)
+}
+
+// goSyncMutexUncontended is the in-process floor, the same loop as
+// ps_mutex_uncontended.
+func goSyncMutexUncontended(ctx context.Context, cfg *config) result {
+	var m sync.Mutex
+	var cnt int
+	ns, n, _ := timedLoop(cfg.loopDur(), 1024, func(k int) error {
+		for range k {
+			m.Lock()
+			cnt++
+			m.Unlock()
+		}
+		return nil
+	})
+	ok := cnt == n+1024 && m.TryLock()
+	return result{ns, ok, fmt.Sprintf("sync.Mutex Lock+Unlock pair (+1 increment of a local counter), 1 goroutine (in-process floor), n=%d", n)}
+}

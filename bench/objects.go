@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	ps "github.com/processshared/processshared"
+	"golang.org/x/sys/unix"
+)
+
+// Objects: moving a value of 64 B, 64 KiB or 4 MiB.
+//
+// ps_object_<size>: one process stores the bytes in a processshared Slot
+// (StoreBytes) and reads them back (AppendBytes into a reused buffer, the
+// allocation-free LoadBytes): the copy in, the checksum, the copy out. Any
+// other process could do the read; no wake-up is involved.
+//
+// sock_<size>: the classic way: the bytes go through a unix socketpair to a
+// child process, which reads all of them and writes them back; the parent
+// reads them back. One op is that round trip: four copies through the
+// kernel and two wake-ups.
+//
+// Each value carries the iteration number in its first and last 8 bytes,
+// checked on every read; every 64th read is compared in full.
+
+var objectSizes = []struct {
+	name string
+	n    int
+}{{"64b", 64}, {"64k", 64 << 10}, {"4m", 4 << 20}}
+
+// fillValue writes the pattern of iteration i into p.
+func fillValue(p []byte, i uint64) {
+	binary.LittleEndian.PutUint64(p, i)
+	binary.LittleEndian.PutUint64(p[len(p)-8:], i)
+}
+
+// checkValue checks that p is the value of iteration i (in full if full).
+func checkValue(p, want []byte, i uint64, full bool) error {
+	if len(p) != len(want) || binary.LittleEndian.Uint64(p) != i || binary.LittleEndian.Uint64(p[len(p)-8:]) != i {
+		return fmt.Errorf("iteration %d: wrong value (length %d)", i, len(p))
+	}
+	if full && !bytes.Equal(p, want) {
+		return fmt.Errorf("iteration %d: value differs", i)
+	}
+	return nil
+}
+
+func newValue(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i*7 + 1)
+	}
+	return p
+}
+
+func psObject(size int) func(ctx context.Context, cfg *config) result {
+	return func(ctx context.Context, cfg *config) result {
+		seg, err := ps.NewAnonymous(uniqueName("seg"), int64(3*size+(1<<20)), nil)
+		if err != nil {
+			return failed(err)
+		}
+		defer seg.Close()
+		sl, err := ps.NewSlot(seg, "v", size)
+		if err != nil {
+			return failed(err)
+		}
+		val := newValue(size)
+		out := make([]byte, 0, size)
+		var i uint64
+		chunk := max(1, (1<<20)/size)
+		ns, n, err := timedLoop(cfg.loopDur(), chunk, func(k int) error {
+			for range k {
+				fillValue(val, i)
+				if err := sl.StoreBytes(val); err != nil {
+					return err
+				}
+				if out, err = sl.AppendBytes(out[:0]); err != nil {
+					return err
+				}
+				if err := checkValue(out, val, i, i%64 == 0); err != nil {
+					return err
+				}
+				i++
+			}
+			return nil
+		})
+		if err != nil {
+			return failed(err)
+		}
+		return result{ns, true, fmt.Sprintf("Slot StoreBytes + AppendBytes (LoadBytes into a reused buffer) of %d bytes, 1 process, n=%d, contents checked", size, n)}
+	}
+}
+
+// sockObject measures the socketpair round trip of size bytes.
+func sockObject(size int) func(ctx context.Context, cfg *config) result {
+	return func(ctx context.Context, cfg *config) result {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return failed(os.NewSyscallError("socketpair", err))
+		}
+		mine, theirs := os.NewFile(uintptr(fds[0]), "sock"), os.NewFile(uintptr(fds[1]), "sock-child")
+		defer mine.Close()
+		t, err := newTeam(ctx, false)
+		if err != nil {
+			theirs.Close()
+			return failed(err)
+		}
+		defer t.close()
+		err = t.spawn("sock_echo", 1, strconv.Itoa(size), theirs) // the child's fd 4
+		theirs.Close()
+		if err != nil {
+			return failed(err)
+		}
+		fd := fds[0]
+		val := newValue(size)
+		back := make([]byte, size)
+		var i uint64
+		chunk := max(1, (256<<10)/size)
+		ns, n, err := timedLoop(cfg.loopDur(), chunk, func(k int) error {
+			for range k {
+				fillValue(val, i)
+				if err := writeFull(fd, val); err != nil {
+					return err
+				}
+				if err := readFull(fd, back); err != nil {
+					return err
+				}
+				if err := checkValue(back, val, i, i%64 == 0); err != nil {
+					return err
+				}
+				i++
+			}
+			return nil
+		})
+		if err != nil {
+			return failed(fmt.Errorf("%w (child: %v)", err, t.failure()))
+		}
+		unix.Shutdown(fd, unix.SHUT_WR) // the child sees EOF and exits
+		if err := t.wait(); err != nil {
+			return failed(err)
+		}
+		echoed := t.sc.load(wTotal)
+		return result{ns, echoed == i, fmt.Sprintf("%d bytes through a unix socketpair to a child process and back (blocking read/write), n=%d, child echoed %d, contents checked", size, n, echoed)}
+	}
+}
+
+func writeFull(fd int, p []byte) error {
+	for len(p) > 0 {
+		n, err := unix.Write(fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("write", err)
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+func readFull(fd int, p []byte) error {
+	for len(p) > 0 {
+		n, err := unix.Read(fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("read", err)
+		}
+		if n == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+func init() {
+	childRoles["sock_echo"] = func(c *childEnv) error {
+		size, err := strconv.Atoi(c.arg)
+		if err != nil {
+			return err
+		}
+		const fd = 4
+		buf := make([]byte, size)
+		for n := uint64(0); ; n++ {
+			if err := readFull(fd, buf); err != nil {
+				c.sc.store(wTotal, n)
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					return nil
+				}
+				return err
+			}
+			if err := writeFull(fd, buf); err != nil {
+				c.sc.store(wTotal, n)
+				return err
+			}
+		}
+	}
+}
