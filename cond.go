@@ -17,7 +17,13 @@ import (
 //	bits 32-47  waiters  goroutines registered in Wait, in all processes
 //	bits 48-63  signals  wake-ups granted by Signal, not yet taken
 //
-// and at offset 8 (32 bits) bcast: the seq value of the last Broadcast.
+// and at offset 8 (32 bits) bcast: the seq value of the last Broadcast, and
+// at offset 12 (32 bits) sleepers: waiters about to sleep or sleeping in the
+// kernel. Signal and Broadcast make a FUTEX_WAKE only when sleepers is not 0:
+// a waiter still spinning in user space sees seq move without a system call.
+// A waiter counts itself before its FUTEX_WAIT checks seq, and a signaller
+// changes seq before it reads sleepers, so one of them always sees the
+// other.
 //
 // A waiter registers (waiters+1) and notes seq while it still holds the
 // mutex, then unlocks and sleeps while seq is unchanged. A Signal between the
@@ -34,9 +40,10 @@ import (
 // Only one goroutine per process sleeps in the kernel (see local); Signal
 // wakes one process, Broadcast wakes every process once.
 const (
-	condSize  = 64
-	condState = 0
-	condBcast = 8
+	condSize     = 64
+	condState    = 0
+	condBcast    = 8
+	condSleepers = 12
 
 	condWaiter = 1 << 32
 	condSignal = 1 << 48
@@ -56,12 +63,13 @@ const (
 type Cond struct {
 	L *Mutex // the mutex held while observing or changing the condition
 
-	s     *Segment
-	name  string
-	state *uint64
-	seq   *uint32
-	bcast *uint32
-	l     *local
+	s        *Segment
+	name     string
+	state    *uint64
+	seq      *uint32
+	bcast    *uint32
+	sleepers *uint32
+	l        *local
 }
 
 // NewCond finds the Cond called name in s, creating it if it does not
@@ -75,13 +83,14 @@ func NewCond(s *Segment, name string, m *Mutex) (*Cond, error) {
 		return nil, err
 	}
 	return &Cond{
-		L:     m,
-		s:     s,
-		name:  name,
-		state: u64at(s.mem, off+condState),
-		seq:   u32at(s.mem, off+condState), // the low half, on a little-endian machine
-		bcast: u32at(s.mem, off+condBcast),
-		l:     s.local(off),
+		L:        m,
+		s:        s,
+		name:     name,
+		state:    u64at(s.mem, off+condState),
+		seq:      u32at(s.mem, off+condState), // the low half, on a little-endian machine
+		bcast:    u32at(s.mem, off+condBcast),
+		sleepers: u32at(s.mem, off+condSleepers),
+		l:        s.local(off),
 	}, nil
 }
 
@@ -169,7 +178,10 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32) error {
 		if ok {
 			return nil
 		}
-		if err := c.s.sleep(ctx, c.seq, uint32(st), nil, false); err != nil {
+		atomic.AddUint32(c.sleepers, 1)
+		err := c.s.sleep(ctx, c.seq, uint32(st), nil, false)
+		atomic.AddUint32(c.sleepers, ^uint32(0))
+		if err != nil {
 			if c.try(s0) { // woken and cancelled at once: take the wake-up
 				return nil
 			}
@@ -228,7 +240,7 @@ func (c *Cond) leave() {
 		nst := uint64(uint32(st)) | w<<32 | sig<<48
 		if atomic.CompareAndSwapUint64(c.state, st, nst) {
 			if sig > 0 {
-				futex.Wake(c.seq, 1)
+				c.wake(1)
 			}
 			return
 		}
@@ -252,7 +264,7 @@ func (c *Cond) Signal() {
 		}
 		nst := st&^0xffffffff | uint64(uint32(st)+1)
 		if atomic.CompareAndSwapUint64(c.state, st, nst+condSignal) {
-			futex.Wake(c.seq, 1)
+			c.wake(1)
 			return
 		}
 	}
@@ -276,8 +288,15 @@ func (c *Cond) Broadcast() {
 		atomic.StoreUint32(c.bcast, seq)
 		nst := st>>32&condMax<<32 | uint64(seq) // signals cleared: everyone goes
 		if atomic.CompareAndSwapUint64(c.state, st, nst) {
-			wakeAll(c.seq)
+			c.wake(1 << 30)
 			return
 		}
+	}
+}
+
+// wake wakes up to n sleepers in the kernel, if there are any.
+func (c *Cond) wake(n int) {
+	if atomic.LoadUint32(c.sleepers) != 0 {
+		futex.Wake(c.seq, n)
 	}
 }

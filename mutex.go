@@ -54,10 +54,14 @@ const (
 	lockWaiters       = 0x80000000
 	mutexInconsistent = 1
 
-	// spinTries bounds the busy-wait before a contended Lock sleeps. A
-	// holder on the other CPU usually releases within a few hundred
-	// nanoseconds, far less than a sleep and wake-up cost.
-	spinTries = 100
+	// spinTries bounds the busy-wait before a contended Lock sleeps.
+	// Measured with bench (ps_mutex_contended_2p against
+	// c_futex_mutex_contended_2p in one run): 100 tries gave 92 ns per
+	// increment against C's 50, 10 gave 48, 0 to 4 gave 41–47. A spinning
+	// loser keeps pulling the lock's cache line away from the holder, who
+	// would otherwise run many critical sections in a row; a short spin
+	// still catches a holder that is just leaving.
+	spinTries = 4
 )
 
 // mutexCore is the lock itself, used by Mutex and inside Semaphore and Slot.
