@@ -22,7 +22,7 @@ import (
 // The soak test's shared state. Children are numbered from 0 in start
 // order; per-child arrays are indexed by that number.
 const (
-	soakMaxChildren = 4096
+	soakMaxChildren = 1 << 15
 	soakPermits     = 3
 	soakQueueCap    = 8
 	soakPayload     = 1024
@@ -246,7 +246,7 @@ func TestSoak(t *testing.T) {
 	procs, gor := envInt("PS_SOAK_PROCS", 4), envInt("PS_SOAK_GOROUTINES", 4)
 
 	fds, goroutines := countFds(t), runtime.NumGoroutine()
-	seg := create(t, 4<<20, nil)
+	seg := create(t, 8<<20, nil)
 	st := openSoak(t, seg)
 
 	type child struct {
