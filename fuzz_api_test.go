@@ -24,7 +24,9 @@ func FuzzCorruptSegment(f *testing.F) {
 	f.Add(uint32(50000), make([]byte, 300))
 	f.Fuzz(func(t *testing.T, at uint32, data []byte) {
 		name := shmtest.Name(t)
-		seg, err := ps.Create(name, 96<<10, &ps.Options{MaxObjects: 16, MaxProcesses: 8})
+		// A short InitTimeout: a corrupted entry can look claimed by a live
+		// process, and lookups wait that long for it.
+		seg, err := ps.Create(name, 96<<10, &ps.Options{MaxObjects: 16, MaxProcesses: 8, InitTimeout: 2 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,10 +39,10 @@ func FuzzCorruptSegment(f *testing.F) {
 		file.WriteAt(data, int64(at)%seg.Size())
 		file.Close()
 
-		// A fresh open sees the corruption from the start; the first handle
-		// sees it under its feet.
+		// A fresh open sees the corruption from the start (and validates
+		// the header); the first handle sees it under its feet.
 		if s2, err := ps.Open(name); err == nil {
-			exercise(s2)
+			s2.Objects()
 			s2.Close()
 		}
 		exercise(seg)
