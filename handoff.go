@@ -1,10 +1,12 @@
 package processshared
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +88,9 @@ var inherited = sync.OnceValue(func() map[string]int {
 // inherited descriptor, which its Close closes; the inherited descriptor
 // itself stays open for the life of the process.
 func Inherit(name string) (*Segment, error) {
+	if shmDir == "" { // this system has no segments (segment_other.go)
+		return nil, fmt.Errorf("processshared: inherit %q: shared memory segments are not supported on %s: %w", name, runtime.GOOS, errors.ErrUnsupported)
+	}
 	fd, ok := inherited()[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q (%s=%q)", ErrNotInherited, name, InheritEnv, os.Getenv(InheritEnv))

@@ -1,10 +1,11 @@
-//go:build linux
+//go:build linux && !processshared_nofutex
 
 package processshared
 
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/processshared/processshared/internal/futex"
@@ -33,12 +34,18 @@ type keeper struct {
 	nodes map[uintptr]unsafe.Pointer // the entries on the list
 }
 
-// robustHead is the kernel's struct robust_list_head.
+// robustHead is the kernel's struct robust_list_head: three words of the
+// native size (a pointer, a C long, a pointer), on 32-bit and 64-bit
+// architectures alike.
 type robustHead struct {
 	next          uintptr // struct robust_list *next; &next when empty (a circular list)
-	futexOffset   int64   // offset from a list entry to its futex word
+	futexOffset   int     // long futex_offset: from a list entry to its futex word
 	listOpPending uintptr
 }
+
+// The kernel rejects a head of any other size (set_robust_list returns
+// EINVAL); this fails to compile if robustHead is not three words.
+var _ [0]struct{} = [unsafe.Sizeof(robustHead{}) - 3*unsafe.Sizeof(uintptr(0))]struct{}{}
 
 var theKeeper = sync.OnceValue(func() *keeper {
 	k := &keeper{head: new(robustHead), nodes: make(map[uintptr]unsafe.Pointer)}
@@ -56,11 +63,18 @@ var theKeeper = sync.OnceValue(func() *keeper {
 	return k
 })
 
+// The kernel may walk the list while another thread of this process is
+// still changing it: SIGKILL ends the keeper and that thread on different
+// CPUs. On a weakly ordered CPU (arm64) two plain stores may become visible
+// in either order, so the stores that publish a change (head.next, and
+// list_op_pending) are atomic, that is release stores: the kernel never
+// finds a node in the list before the node's own next pointer.
+
 // link adds the node (a slot's robust_list entry, in shared memory) to the
 // list. The caller holds k.mu.
 func (k *keeper) link(node unsafe.Pointer) {
 	*(*uintptr)(node) = k.head.next
-	k.head.next = uintptr(node)
+	atomic.StoreUintptr(&k.head.next, uintptr(node))
 	k.nodes[uintptr(node)] = node
 }
 
@@ -72,11 +86,11 @@ func (k *keeper) unlink(node unsafe.Pointer) {
 	}
 	next := *(*uintptr)(node)
 	if k.head.next == target {
-		k.head.next = next
+		atomic.StoreUintptr(&k.head.next, next)
 	} else {
 		for _, q := range k.nodes {
 			if *(*uintptr)(q) == target {
-				*(*uintptr)(q) = next
+				atomic.StoreUintptr((*uintptr)(q), next)
 				break
 			}
 		}
@@ -86,4 +100,6 @@ func (k *keeper) unlink(node unsafe.Pointer) {
 
 // setPending sets the list_op_pending field: if the process dies before the
 // operation completes, the kernel still handles node.
-func (k *keeper) setPending(node unsafe.Pointer) { k.head.listOpPending = uintptr(node) }
+func (k *keeper) setPending(node unsafe.Pointer) {
+	atomic.StoreUintptr(&k.head.listOpPending, uintptr(node))
+}

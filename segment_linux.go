@@ -4,297 +4,44 @@ package processshared
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// shmDir is where named segments live.
+// shmDir is where named segments live: the tmpfs that shm_open(3) uses.
 const shmDir = "/dev/shm"
 
-// Create creates a new named segment of size bytes (rounded up to a page) in
-// /dev/shm. It fails with an error matching fs.ErrExist if the name is taken.
-// The segment appears under its name only once fully initialized: other
-// processes never see it half-built. Its file mode is opts.Mode, 0600 if zero.
-func Create(name string, size int64, opts *Options) (*Segment, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	l, err := newLayout(size, opts)
+// symlinkErrno is what open(2) with O_NOFOLLOW returns for a symbolic link.
+const symlinkErrno = unix.ELOOP
+
+// processStatus reads process pid's stat file in /proc: its start time in
+// clock ticks since boot (field 22; 0 if it cannot be read), and whether it
+// has exited and awaits reaping (state, field 3, Z or X).
+//
+// It reads /proc/PID/task/PID/stat, the stat of the process's main thread,
+// whose start time and state are the process's, rather than /proc/PID/stat:
+// qemu-user (an arm64 binary run on an amd64 host, say) intercepts a
+// process's reads of its own /proc/self/stat and /proc/PID/stat and makes up
+// a start time a tick or so later than the kernel's. Another process reads
+// the kernel's, sees a different start time, and would take a live process
+// for a dead one whose pid was reused.
+func processStatus(pid int) (start uint64, exited bool) {
+	p := strconv.Itoa(pid)
+	b, err := os.ReadFile("/proc/" + p + "/task/" + p + "/stat")
 	if err != nil {
-		return nil, err
-	}
-	f, err := createNamed(name, l, opts.mode())
-	if err != nil {
-		return nil, err
-	}
-	return newSegment(name, false, f, l.size, opts)
-}
-
-// Open opens the existing named segment name. It waits up to
-// DefaultInitTimeout for a creator that is still initializing it. A file that
-// is not a segment gives ErrNotSegment, one of another layout version
-// ErrVersion, a short one ErrTruncated; a missing one an error matching
-// fs.ErrNotExist.
-func Open(name string) (*Segment, error) { return open(name, nil) }
-
-// OpenOrCreate opens the named segment, creating it with size bytes if it does
-// not exist. Any number of processes may race to call it for the same name:
-// exactly one creates the segment and all of them get the same, fully
-// initialized segment. If the segment exists, size is ignored.
-func OpenOrCreate(name string, size int64, opts *Options) (*Segment, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	l, err := newLayout(size, opts)
-	if err != nil {
-		return nil, err
-	}
-	for range 100 {
-		s, err := open(name, opts)
-		if !errors.Is(err, fs.ErrNotExist) {
-			return s, err
-		}
-		f, err := createNamed(name, l, opts.mode())
-		if errors.Is(err, fs.ErrExist) {
-			continue // lost the race: open the winner's
-		}
-		if err != nil {
-			return nil, err
-		}
-		return newSegment(name, false, f, l.size, opts)
-	}
-	return nil, fmt.Errorf("processshared: open or create %q: name keeps appearing and disappearing", name)
-}
-
-// NewAnonymous creates a segment of size bytes that has no name in /dev/shm,
-// backed by memfd_create(2). The label names it in /proc/PID/fd and for Pass
-// and Inherit. Its size is sealed (F_SEAL_SHRINK, F_SEAL_GROW), so no process
-// can truncate it. It disappears when the last process holding it closes it
-// or exits.
-func NewAnonymous(label string, size int64, opts *Options) (*Segment, error) {
-	if err := checkName(label); err != nil {
-		return nil, err
-	}
-	l, err := newLayout(size, opts)
-	if err != nil {
-		return nil, err
-	}
-	fd, err := unix.MemfdCreate("processshared:"+label, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, os.NewSyscallError("memfd_create", err)
-	}
-	f := os.NewFile(uintptr(fd), "memfd:"+label)
-	if err := initFile(f, l); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
-		f.Close()
-		return nil, os.NewSyscallError("fcntl(F_ADD_SEALS)", err)
-	}
-	return newSegment(label, true, f, l.size, opts)
-}
-
-// Remove removes the named segment from /dev/shm. Processes that have it open
-// keep using it; the memory is freed when the last one closes it. A missing
-// name gives an error matching fs.ErrNotExist.
-func Remove(name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	p := filepath.Join(shmDir, name)
-	if err := unix.Unlink(p); err != nil {
-		return &fs.PathError{Op: "remove", Path: p, Err: err}
-	}
-	return nil
-}
-
-// createNamed creates and initializes the file of a named segment. It builds
-// the file unnamed (O_TMPFILE) and links it in only when complete, so a
-// creator that dies half-way leaves nothing behind. Where O_TMPFILE is
-// unavailable it creates the name with O_EXCL and writes the magic number
-// last; openers wait for it.
-func createNamed(name string, l layoutInfo, mode fs.FileMode) (*os.File, error) {
-	p := filepath.Join(shmDir, name)
-	fd, err := unix.Open(shmDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode))
-	if err == nil {
-		f := os.NewFile(uintptr(fd), p)
-		if err := initNamed(f, l, mode); err != nil {
-			f.Close()
-			return nil, err
-		}
-		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
-		if err == nil {
-			return f, nil
-		}
-		f.Close()
-		if err == unix.EEXIST {
-			return nil, &fs.PathError{Op: "create", Path: p, Err: fs.ErrExist}
-		}
-		if err != unix.ENOENT { // ENOENT: no /proc; fall back
-			return nil, &fs.PathError{Op: "create", Path: p, Err: err}
-		}
-	}
-	fd, err = unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
-	if err != nil {
-		if err == unix.EEXIST {
-			err = fs.ErrExist
-		}
-		return nil, &fs.PathError{Op: "create", Path: p, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), p)
-	if err := initNamed(f, l, mode); err != nil {
-		f.Close()
-		unix.Unlink(p)
-		return nil, err
-	}
-	return f, nil
-}
-
-func initNamed(f *os.File, l layoutInfo, mode fs.FileMode) error {
-	// The umask applied at creation; set the mode the caller asked for.
-	if err := unix.Fchmod(int(f.Fd()), uint32(mode)); err != nil {
-		return os.NewSyscallError("fchmod", err)
-	}
-	return initFile(f, l)
-}
-
-// initFile sizes f and writes a segment header into it, the magic number last.
-func initFile(f *os.File, l layoutInfo) error {
-	if err := unix.Ftruncate(int(f.Fd()), int64(l.size)); err != nil {
-		return os.NewSyscallError("ftruncate", err)
-	}
-	hdr := make([]byte, hdrSize)
-	initHeader(hdr, l)
-	if _, err := f.WriteAt(hdr[8:], 8); err != nil {
-		return err
-	}
-	_, err := f.WriteAt(hdr[:8], 0)
-	return err
-}
-
-func open(name string, opts *Options) (*Segment, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	p := filepath.Join(shmDir, name)
-	fd, err := unix.Open(p, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		if err == unix.ELOOP {
-			err = fmt.Errorf("%w: %s is a symbolic link", ErrInvalidName, p)
-		}
-		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), p)
-	l, err := readHeader(f, opts.initTimeout())
-	if err != nil {
-		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
-	}
-	return newSegment(name, false, f, l.size, opts)
-}
-
-// readHeader reads and validates f's header with pread, never through a
-// mapping, so a short or foreign file cannot raise SIGBUS. It waits up to
-// timeout for a creator to publish the magic number.
-func readHeader(f *os.File, timeout time.Duration) (layoutInfo, error) {
-	deadline := time.Now().Add(timeout)
-	hdr := make([]byte, hdrSize)
-	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-			return layoutInfo{}, os.NewSyscallError("fstat", err)
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return layoutInfo{}, ErrNotSegment
-		}
-		n, _ := f.ReadAt(hdr, 0)
-		clear(hdr[n:])
-		if !bytes.Equal(hdr[:8], make([]byte, 8)) { // the magic number is written last
-			return parseHeader(hdr[:n], st.Size)
-		}
-		if time.Now().After(deadline) {
-			return layoutInfo{}, fmt.Errorf("%w (file has %d bytes, no magic number)", ErrNotInitialized, st.Size)
-		}
-		time.Sleep(delay)
-	}
-}
-
-func mapFile(f *os.File, size uint64) ([]byte, error) {
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, os.NewSyscallError("mmap", err)
-	}
-	return mem, nil
-}
-
-func unmap(mem []byte) error {
-	if mem == nil {
-		return nil
-	}
-	return os.NewSyscallError("munmap", unix.Munmap(mem))
-}
-
-// processStart returns the start time of process pid in clock ticks since
-// boot (field 22 of /proc/PID/stat), or 0 if it cannot be read. With the pid
-// it identifies a process even after the pid is reused.
-func processStart(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
+		return 0, false
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return 0, false
 	}
 	fields := bytes.Fields(b[i+1:])
 	// fields[0] is field 3 (state); the start time is field 22.
 	if len(fields) < 20 {
-		return 0
+		return 0, false
 	}
-	v, _ := strconv.ParseUint(string(fields[19]), 10, 64)
-	return v
-}
-
-// processAlive reports whether the process pid that started at start (0 if
-// unknown) is still running.
-func processAlive(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := unix.Kill(pid, 0); err == unix.ESRCH {
-		return false
-	}
-	if start != 0 {
-		if now := processStart(pid); now != 0 && now != start {
-			return false // the pid was reused
-		}
-	}
-	return true
-}
-
-func setCloexec(fd int) { unix.CloseOnExec(fd) }
-
-// inheritFd maps the segment on a duplicate of the inherited descriptor fd.
-func inheritFd(name string, fd int) (*Segment, error) {
-	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
-	if err != nil {
-		return nil, fmt.Errorf("processshared: inherit %q: %w", name, os.NewSyscallError("fcntl(F_DUPFD_CLOEXEC)", err))
-	}
-	f := os.NewFile(uintptr(nfd), name)
-	l, err := readHeader(f, DefaultInitTimeout)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("processshared: inherit %q: %w", name, err)
-	}
-	var st unix.Stat_t
-	anon := unix.Fstat(nfd, &st) == nil && st.Nlink == 0
-	return newSegment(name, anon, f, l.size, nil)
+	start, _ = strconv.ParseUint(string(fields[19]), 10, 64)
+	return start, string(fields[0]) == "Z" || string(fields[0]) == "X"
 }

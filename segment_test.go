@@ -1,3 +1,5 @@
+//go:build darwin || freebsd || linux
+
 package processshared_test
 
 import (

@@ -1,4 +1,4 @@
-//go:build !race
+//go:build (darwin || freebsd || linux) && !race
 
 package main
 

@@ -1,20 +1,11 @@
-//go:build linux
+//go:build linux && !processshared_nofutex
 
-// Package futex wraps the Linux futex system calls that processshared needs:
-// FUTEX_WAIT and FUTEX_WAKE on words in MAP_SHARED memory, futex_waitv(2) to
-// sleep on several words at once, and set_robust_list(2).
-//
-// None of the shared-word operations use FUTEX_PRIVATE_FLAG: the words live in
-// memory mapped by several processes, so the kernel must key them on the backing
-// page, not on this process's address space. The cancellation words of Waitv are
-// process-private and say so in their flags.
 package futex
 
 import (
 	"runtime"
 	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -31,15 +22,6 @@ const (
 	// Flags of struct futex_waitv.
 	size32      = 2   // FUTEX2_SIZE_U32
 	waitvPrivat = 128 // FUTEX2_PRIVATE
-)
-
-// Result says why a wait returned.
-type Result int
-
-const (
-	Woken    Result = iota // woken by a FUTEX_WAKE, a signal, or spuriously
-	Changed                // a word no longer held the expected value (EAGAIN)
-	TimedOut               // the deadline passed
 )
 
 // Wait sleeps while *addr == val, until woken or until deadline (CLOCK_MONOTONIC
@@ -95,6 +77,14 @@ type Waiter struct {
 	reserve uint32
 }
 
+// struct futex_waitv is 24 bytes on every architecture: these fail to
+// compile otherwise.
+var (
+	_ [0]struct{} = [unsafe.Sizeof(Waiter{}) - 24]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(Waiter{}.Addr) - 8]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(Waiter{}.Flags) - 16]struct{}{}
+)
+
 // Shared returns a Waiter for a word in shared memory.
 func Shared(addr *uint32, val uint32) Waiter {
 	return Waiter{Val: uint64(val), Addr: uint64(uintptr(unsafe.Pointer(addr))), Flags: size32}
@@ -130,7 +120,13 @@ func Waitv(ws []Waiter, deadline int64) Result {
 }
 
 // HasWaitv reports whether the kernel implements futex_waitv(2). It probes once.
+// Built with the processshared_nowaitv tag it reports false, so that the
+// paths taken on kernels older than 5.16 (and under qemu-user) can be tested
+// on any kernel.
 var HasWaitv = sync.OnceValue(func() bool {
+	if forceNoWaitv {
+		return false
+	}
 	var w uint32 = 1
 	ws := []Waiter{Private(&w, 0)} // value differs: returns EAGAIN at once if implemented
 	_, _, e := syscall.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&ws[0])), 1, 0, 0, unix.CLOCK_MONOTONIC, 0)
@@ -154,17 +150,4 @@ func Now() int64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
-}
-
-// Deadline converts a wall-clock deadline (as from context.Context.Deadline) to
-// CLOCK_MONOTONIC nanoseconds. The zero time gives 0 (no deadline).
-func Deadline(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	d := time.Until(t)
-	if d < 0 {
-		d = 0
-	}
-	return Now() + int64(d) + 1
 }
