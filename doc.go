@@ -13,8 +13,8 @@
 // # Segments
 //
 // A Segment is a region of shared memory. Named segments live in /dev/shm
-// and are found by name (Create, Open, OpenOrCreate, Remove); anonymous
-// segments (NewAnonymous) have no name and are handed to child processes
+// (/tmp/processshared on macOS and FreeBSD) and are found by name (Create,
+// Open, OpenOrCreate, Remove); anonymous segments (NewAnonymous) have no name and are handed to child processes
 // (Pass on the parent's side, Inherit in the child). Every segment starts
 // with a header (magic number, layout version, size) that Open checks before
 // mapping anything, so a foreign or truncated file gives an error, never a
@@ -29,7 +29,9 @@
 //
 // # Locks
 //
-// Mutex, Cond and Semaphore are built on Linux futexes. Taking and releasing
+// On Linux, Mutex, Cond and Semaphore are built on futexes (on FreeBSD on
+// _umtx_op; on macOS, which offers no kernel wait to Go without cgo, waiters
+// poll with backoff; see the README's platform table). Taking and releasing
 // an uncontended lock is one atomic instruction each, with no system call;
 // Unlock and Release make a system call only when someone sleeps. A
 // contended lock spins briefly, then sleeps in the kernel. Only one
@@ -66,9 +68,11 @@
 //   - a dead Cond waiter never blocks Signal or Broadcast;
 //   - an object slot whose writer dies mid-write keeps its previous value.
 //
-// No process's pid is polled, except on systems where the kernel offers no
-// robust list or no futex_waitv; there waiters check for dead holders every
-// 10 ms.
+// No process's pid is polled on Linux. Where the kernel offers no robust list
+// (macOS, FreeBSD, qemu-user) waiters check the holder's pid every 10 ms;
+// without futex_waitv (Linux before 5.16) they check the holder's entry
+// every 10 ms. Windows is not supported: every call returns an error
+// wrapping errors.ErrUnsupported.
 //
 // # Caveats
 //

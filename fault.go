@@ -12,7 +12,8 @@ import (
 // error wrapping ErrTruncated instead of a crash. The single-instruction
 // fast paths (an uncontended Lock or Unlock, Array element access) are not
 // guarded, to keep them one load and one CAS; see the package's Caveats.
-// Anonymous segments are sealed against shrinking and cannot fault so.
+// Anonymous segments are sealed against shrinking on Linux (memfd seals)
+// and cannot fault so there; macOS and FreeBSD have no seals.
 
 // guarded enables panics on faults for the calling goroutine. Use it as
 //
