@@ -87,11 +87,38 @@ func (s *Segment) readEntry(e uint64) (ObjectInfo, error) {
 	}
 	info.Name = string(name[:n])
 	heap := s.lay.heapOff
-	if info.Offset < 0 || info.Size < 0 || uint64(info.Offset) < heap ||
-		uint64(info.Offset)+uint64(info.Size) > uint64(len(s.mem)) || uint64(info.Offset)+uint64(info.Size) < uint64(info.Offset) {
-		return info, fmt.Errorf("%w: object %q at %d+%d lies outside the segment", ErrCorrupt, info.Name, info.Offset, info.Size)
+	off, end := uint64(info.Offset), uint64(info.Offset)+uint64(info.Size)
+	if info.Offset < 0 || info.Size < 0 || off < heap || end > uint64(len(s.mem)) || end < off ||
+		end > load64(s.mem, offHeapNext) || off%objAlign != 0 {
+		return info, fmt.Errorf("%w: object %q at %d+%d lies outside the segment's allocated heap", ErrCorrupt, info.Name, info.Offset, info.Size)
 	}
 	return info, nil
+}
+
+// checkOverlap returns ErrCorrupt if the object described by info, from
+// entry i, overlaps any other ready entry's object: two handles on one word
+// would break each object's protocol. (Objects are allocated from a bump
+// pointer and never overlap unless someone rewrote the directory.)
+func (s *Segment) checkOverlap(dir, n, i uint64, info ObjectInfo) error {
+	off, end := uint64(info.Offset), uint64(info.Offset)+uint64(info.Size)
+	for j := range n {
+		if j == i {
+			continue
+		}
+		e := dir + j*dirEntrySize
+		st := load32(s.mem, e+entState)
+		if st == entryEmpty {
+			break
+		}
+		if st != entryReady {
+			continue
+		}
+		o, sz := load64(s.mem, e+entOff), load64(s.mem, e+entSize)
+		if o < end && off < o+sz && sz != 0 && info.Size != 0 {
+			return fmt.Errorf("%w: objects %q and entry %d overlap", ErrCorrupt, info.Name, j)
+		}
+	}
+	return nil
 }
 
 // Objects lists the named objects in the segment, in creation order.
@@ -186,6 +213,9 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 			if info.Kind != kind || info.Param != param || uint64(info.Size) != size {
 				return 0, fmt.Errorf("%w: %q is a %v of %d bytes (param %d), not a %v of %d bytes (param %d)",
 					ErrMismatch, name, info.Kind, info.Size, info.Param, kind, size, param)
+			}
+			if err := s.checkOverlap(dir, n, i, info); err != nil {
+				return 0, err
 			}
 			return uint64(info.Offset), nil
 		case st == entryDead:

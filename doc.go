@@ -88,7 +88,8 @@
 //     library checks every offset and size it reads from shared memory
 //     before use, so a corrupted segment gives errors, not crashes; but it
 //     cannot keep a hostile process from breaking the protocol (holding a
-//     lock forever, for example). Give segments to processes you trust, and
+//     lock forever, or rewriting the word of a Mutex you hold, which makes
+//     your Unlock panic as an unlock by a non-holder does). Give segments to processes you trust, and
 //     keep the default mode 0600.
 //   - Processes sharing a segment must have the same byte order and word
 //     size (the layout is native).

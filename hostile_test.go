@@ -5,6 +5,7 @@ package processshared_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -260,3 +261,30 @@ func TestTruncatedSlotAndBytes(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 }
+
+// TestCorruptDirectoryOverlap: a directory entry rewritten to point into
+// another object, or off the objects' alignment, gives ErrCorrupt rather
+// than two handles on one lock word (found by FuzzCorruptSegment).
+func TestCorruptDirectoryOverlap(t *testing.T) {
+	seg := create(t, 1<<16, &ps.Options{MaxProcesses: 4, MaxObjects: 4})
+	mutex(t, seg, "m")
+	mutex(t, seg, "n")
+	objs, err := seg.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dirOff = 256 + 4*64
+	var off [8]byte
+	binary.NativeEndian.PutUint64(off[:], uint64(objs[0].Offset))
+	poke(t, seg, dirOff+dirEntrySize+16, off[:]) // n's offset := m's
+	if _, err := ps.NewMutex(seg, "n"); !errors.Is(err, ps.ErrCorrupt) {
+		t.Errorf("NewMutex of an entry overlapping another: %v, want ErrCorrupt", err)
+	}
+	binary.NativeEndian.PutUint64(off[:], uint64(objs[1].Offset+1))
+	poke(t, seg, dirOff+dirEntrySize+16, off[:])
+	if _, err := ps.NewMutex(seg, "n"); !errors.Is(err, ps.ErrCorrupt) {
+		t.Errorf("NewMutex of a misaligned entry: %v, want ErrCorrupt", err)
+	}
+}
+
+const dirEntrySize = 128
