@@ -100,7 +100,8 @@ func (c *Cond) Name() string { return c.name }
 // Wait atomically unlocks c.L and suspends the calling goroutine until woken
 // by Signal or Broadcast; it locks c.L again before returning. If the
 // mutex's previous holder died meanwhile, Wait still returns holding it, and
-// c.L.Consistent reports false. It panics if the segment is closed.
+// c.L.Consistent reports false. It panics if the segment is closed or its
+// file was truncated under it; WaitContext returns those as errors.
 func (c *Cond) Wait() {
 	if err := c.wait(context.Background()); err != nil {
 		if _, dead := err.(*OwnerDeadError); !dead {
@@ -141,7 +142,11 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 	for {
 		st = atomic.LoadUint64(c.state)
 		if st>>32&condMax == condMax {
-			return fmt.Errorf("processshared: cond %q has %d waiters already", c.name, condMax)
+			// No room to register: 65535 waiters, or a count corrupted
+			// by another process. Wait unregistered, as a spurious
+			// wake-up after a short sleep: callers re-check their
+			// condition, so they poll rather than fail.
+			return c.waitUnregistered(ctx)
 		}
 		if atomic.CompareAndSwapUint64(c.state, st, st+condWaiter) {
 			break
@@ -151,6 +156,24 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 	err = c.sleep(ctx, uint32(st))
 	if lerr := c.L.m.lock(context.Background()); lerr != nil && (err == nil || err == ErrClosed) {
 		err = lerr
+	}
+	return err
+}
+
+// waitUnregistered unlocks c.L, sleeps for pollInterval or until ctx is
+// done, and locks c.L again.
+func (c *Cond) waitUnregistered(ctx context.Context) error {
+	c.L.Unlock()
+	t := time.NewTimer(pollInterval)
+	defer t.Stop()
+	var err error
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if lerr := c.L.m.lock(context.Background()); lerr != nil {
+		return lerr
 	}
 	return err
 }
