@@ -74,6 +74,19 @@
 // every 10 ms. Windows is not supported: every call returns an error
 // wrapping errors.ErrUnsupported.
 //
+// # Trust
+//
+// Every process that can open a segment (its file mode decides who: 0600,
+// the creating user only, by default) can write any byte of it, and a
+// segment outlives crashed processes. The library promises that what such a
+// process writes cannot crash another process inside a library call: every
+// offset, length, count and kind read from shared memory is checked against
+// the mapping before use, the layout is read once at open, and a file
+// truncated under a mapping gives ErrTruncated. What it cannot promise is
+// that a process breaking the protocol leaves the others working: it can
+// hold a lock forever, make waits run to their timeouts, or overwrite the
+// data the locks protect. Give segments only to processes you trust.
+//
 // # Caveats
 //
 //   - Named segments outlive the processes that use them, crashed ones

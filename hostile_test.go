@@ -288,3 +288,29 @@ func TestCorruptDirectoryOverlap(t *testing.T) {
 }
 
 const dirEntrySize = 128
+
+// TestDescriptorsPerSegment: a segment costs one file descriptor, however
+// many objects it holds (the Ruby gem needed three per Mutex).
+func TestDescriptorsPerSegment(t *testing.T) {
+	before := countFds(t)
+	seg := create(t, 1<<20, nil)
+	for i := range 200 {
+		var err error
+		switch i % 4 {
+		case 0:
+			_, err = ps.NewMutex(seg, fmt.Sprint("m", i))
+		case 1:
+			_, err = ps.NewSemaphore(seg, fmt.Sprint("s", i), 1, 0)
+		case 2:
+			_, err = ps.NewSlot(seg, fmt.Sprint("o", i), 64)
+		case 3:
+			_, err = ps.NewArray[int64](seg, fmt.Sprint("a", i), 4)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := countFds(t); got != before+1 {
+		t.Fatalf("%d descriptors for one segment of 200 objects (%d before)", got-before, before)
+	}
+}
