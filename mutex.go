@@ -161,7 +161,7 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 		if atomic.LoadUint32(m.word) == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.tid) {
 			return m.acquired()
 		}
-		spin(m.word)
+		pause()
 	}
 	if !m.s.enter() {
 		return ErrClosed
@@ -247,14 +247,6 @@ func (m *mutexCore) holderPID(v uint32) int {
 		return 0
 	}
 	return m.s.pidOf(v & tidMask)
-}
-
-// spin pauses briefly inside a spin loop, reading w (a shared cache line
-// read costs the other CPU nothing).
-func spin(w *uint32) {
-	for range 20 {
-		atomic.LoadUint32(w)
-	}
 }
 
 // A Mutex is a mutual exclusion lock shared by processes. Obtain one with

@@ -229,13 +229,13 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ok, err := m.tryAcquire(uint32(n), nil)
+	ok, err := m.tryAcquire(uint32(n), false)
 	if ok || err != nil {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
 	if m.l.spin(func() bool { return atomic.LoadUint32(m.value) >= uint32(n) }) {
-		if ok, err := m.tryAcquire(uint32(n), nil); ok || err != nil {
+		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil {
 			return err
 		}
 	}
@@ -255,8 +255,6 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 	waiters := m.w(semWaiters)
 	var lives []liveRef
 	for {
-		var poll bool
-		lives, poll = lives[:0], false
 		if err := m.enter(); err != nil {
 			return err
 		}
@@ -264,7 +262,8 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			m.lock.unlock()
 			return m.acquired()
 		}
-		lives, poll = m.reclaimDead(lives)
+		var poll bool
+		lives, poll = m.reclaimDead(lives[:0])
 		if m.take(n) {
 			m.lock.unlock()
 			return m.acquired()
@@ -291,14 +290,14 @@ func (m *Semaphore) acquired() error {
 
 // tryAcquire takes n permits if available, reclaiming dead holders' permits
 // if there are too few and reclaim is set.
-func (m *Semaphore) tryAcquire(n uint32, reclaim []liveRef) (_ bool, err error) {
+func (m *Semaphore) tryAcquire(n uint32, reclaim bool) (_ bool, err error) {
 	defer m.s.guard(&err, guarded())
 	if err := m.enter(); err != nil {
 		return false, err
 	}
 	ok := m.take(n)
-	if !ok && reclaim != nil {
-		m.reclaimDead(reclaim[:0])
+	if !ok && reclaim {
+		m.reclaimDead(nil)
 		ok = m.take(n)
 	}
 	m.lock.unlock()
@@ -314,7 +313,7 @@ func (m *Semaphore) TryAcquire(n int) bool {
 	if n < 0 || n > math.MaxInt32 || m.s.isClosed() {
 		return false
 	}
-	ok, _ := m.tryAcquire(uint32(n), make([]liveRef, 0, maxLives))
+	ok, _ := m.tryAcquire(uint32(n), true)
 	return ok
 }
 
