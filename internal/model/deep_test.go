@@ -1,0 +1,80 @@
+package model
+
+import (
+	"os"
+	"strconv"
+	"testing"
+)
+
+// deep skips t unless PSMODEL_DEEP=1, and returns the options of a deep
+// run: hash compaction, and at most PSMODEL_MAXSTATES states (default 20
+// million, about 2 GB) per configuration.
+func deep(t *testing.T) Options {
+	if os.Getenv("PSMODEL_DEEP") != "1" {
+		t.Skip("set PSMODEL_DEEP=1 for the deep configurations (minutes)")
+	}
+	opt := Options{HashCompact: true, AllKinds: true, MaxStates: 20_000_000}
+	if s := os.Getenv("PSMODEL_MAXSTATES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("PSMODEL_MAXSTATES=%q: %v", s, err)
+		}
+		opt.MaxStates = n
+	}
+	return opt
+}
+
+func report(t *testing.T, name string, r *Result) {
+	t.Helper()
+	for _, v := range r.Violations {
+		t.Errorf("%s: %v", name, v.String())
+	}
+	if r.Truncated {
+		t.Logf("%s: truncated at %d states: raise PSMODEL_MAXSTATES to finish it", name, r.States)
+	}
+}
+
+// TestMutexDeep explores 3 processes × 1 goroutine and 2 × 2 with the
+// environment events in groups, two kills, the two-mutex death wake-up
+// across three processes, and goroutines that lock twice.
+func TestMutexDeep(t *testing.T) {
+	opt := deep(t)
+	c := lockOnce(true, 0)
+	for _, tc := range []struct {
+		name string
+		cfg  MutexConfig
+	}{
+		// Every event at once does not finish in 30 million states with
+		// three processes: the budgets are split so that each run does.
+		// Every pair that interacts (kill with Close, kill with newcomer)
+		// is in one run.
+		{"3×1, kill + cancel + newcomer", MutexConfig{Procs: [][]Script{{c}, {c}, {c}}, Budget: Budget{Kill: 1, Cancel: 1, Attach: 1}}},
+		{"3×1, kill + Close", MutexConfig{Procs: [][]Script{{c}, {c}, {c}}, Budget: Budget{Kill: 1, Close: 1}}},
+		{"3×1, cancel + Close + newcomer", MutexConfig{Procs: [][]Script{{c}, {c}, {c}}, Budget: Budget{Cancel: 1, Close: 1, Attach: 1}}},
+		{"2×2, kill + cancel", MutexConfig{Procs: [][]Script{{c, c}, {c, c}}, Budget: Budget{Kill: 1, Cancel: 1}}},
+		{"2×2, kill + newcomer", MutexConfig{Procs: [][]Script{{c, c}, {c, c}}, Budget: Budget{Kill: 1, Attach: 1}}},
+		{"2×2, Close", MutexConfig{Procs: [][]Script{{c, c}, {c, c}}, Budget: Budget{Close: 1}}},
+		{"3×1, two kills", MutexConfig{Procs: [][]Script{{c}, {c}, {c}}, Budget: Budget{Kill: 2, Cancel: 1}}},
+		{"3×1, 2 mutexes, kill and newcomer", MutexConfig{Procs: [][]Script{{lockOnce(true, 0, 1)}, {lockOnce(true, 0)}, {lockOnce(true, 1)}}, Budget: Budget{Kill: 1, Attach: 1, Cancel: 1}}},
+		{"2×2, 2 rounds each", MutexConfig{Procs: [][]Script{{{Locks: []int{0}, Rounds: 2}, c}, {c, {Locks: []int{0}, Rounds: 2}}}, Budget: Budget{Kill: 1, Cancel: 1}}},
+	} {
+		report(t, tc.name, exploreMutex(t, tc.name, tc.cfg, opt))
+	}
+}
+
+// TestSemaphoreDeep explores 3 processes × 1 goroutine and 2 × 2 with
+// every environment event.
+func TestSemaphoreDeep(t *testing.T) {
+	opt := deep(t)
+	b := Budget{Kill: 1, Cancel: 1, Close: 1}
+	for _, tc := range []struct {
+		name string
+		cfg  SemaphoreConfig
+	}{
+		{"3×1", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, acquire(1), release(1))}, {sem(true, release(1))}}, Initial: 1, Budget: b}},
+		{"2×2", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2)), sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1)), sem(true, release(1))}}, Initial: 1, Budget: b}},
+		{"3×1, two kills", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}}, Initial: 1, Budget: Budget{Kill: 2, Cancel: 1}}},
+	} {
+		report(t, tc.name, exploreSemaphore(t, tc.name, tc.cfg, opt))
+	}
+}

@@ -1,0 +1,96 @@
+package model
+
+import "testing"
+
+func acquire(n uint8) SemOp { return SemOp{Acquire: true, N: n} }
+func release(n uint8) SemOp { return SemOp{N: n} }
+
+func sem(cancel bool, ops ...SemOp) SemScript { return SemScript{Ops: ops, Cancel: cancel} }
+
+func exploreSemaphore(t *testing.T, name string, cfg SemaphoreConfig, opt Options) *Result {
+	t.Helper()
+	m, err := NewSemaphoreModel(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Explore[SemState](m, opt)
+	t.Logf("%s: %v", name, r)
+	return r
+}
+
+// TestSemaphore explores the Semaphore protocol at the CI configurations:
+// two processes of one goroutine, one kill, one cancellation and one Close.
+func TestSemaphore(t *testing.T) {
+	b := Budget{Kill: 1, Cancel: 1, Close: 1}
+	for _, tc := range []struct {
+		name string
+		cfg  SemaphoreConfig
+	}{
+		{"2 processes, a binary semaphore", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}}, Initial: 1, Budget: b}},
+		// P1 is a producer (it releases a permit it does not hold) and
+		// then a consumer; P0 needs both permits.
+		{"2 processes, Acquire(2) and a producer", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: b}},
+	} {
+		r := exploreSemaphore(t, tc.name, tc.cfg, Options{})
+		for _, v := range r.Violations {
+			t.Errorf("%s: %v", tc.name, v)
+		}
+		if r.Truncated {
+			t.Errorf("%s: truncated", tc.name)
+		}
+	}
+}
+
+var semaphoreBugs = []struct {
+	name string
+	cfg  SemaphoreConfig
+	bug  func(*SemaphoreConfig)
+}{
+	{
+		// Lost wake-up 2, as the issue tells it: Acquire(3) sleeps first,
+		// then Acquire(1); Release(1) wakes the first, which finds 1 < 3
+		// and sleeps again, while Acquire(1) sleeps on with the value 1.
+		"Bug2: a sleeper finding too few keeps its wake-up",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(3)), sem(false, release(1))}, {sem(false, acquire(1))}}},
+		func(c *SemaphoreConfig) { c.Bug2 = true },
+	},
+	{
+		// Release(1) wakes P0, whose context is done: it returns, and P1
+		// sleeps on with the value 1.
+		"Bug2: a cancelled sleeper keeps its wake-up",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Budget: Budget{Cancel: 1}},
+		func(c *SemaphoreConfig) { c.Bug2 = true },
+	},
+	{
+		// P0.G0 holds the token and sleeps for 2; P0.G1, parked on the
+		// token, wants 1; Release(1) wakes P0.G0, which sleeps again.
+		"BugTokenYield: the token holder keeps the token",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
+		func(c *SemaphoreConfig) { c.BugTokenYield = true },
+	},
+	{
+		// P1, holding nothing, is killed between raising the value and its
+		// wake-up: P0 watched the holders only, none.
+		"BugWatchHolders: sleepers watch the holders only",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, release(1))}}, Initial: 1, Budget: Budget{Kill: 1}},
+		func(c *SemaphoreConfig) { c.BugWatchHolders = true },
+	},
+}
+
+func TestSemaphoreBugs(t *testing.T) {
+	for _, tc := range semaphoreBugs {
+		t.Run(tc.name, func(t *testing.T) {
+			r := exploreSemaphore(t, "fixed", tc.cfg, Options{})
+			for _, v := range r.Violations {
+				t.Errorf("fixed: %v", v)
+			}
+			cfg := tc.cfg
+			tc.bug(&cfg)
+			r = exploreSemaphore(t, "bug", cfg, Options{})
+			if len(r.Violations) == 0 {
+				t.Fatalf("bug: no violation found")
+			}
+			t.Log(r.Violations[0].String())
+		})
+	}
+}
