@@ -19,7 +19,12 @@ import (
 // ProcessInfo describes an entry of a segment's process table: a process
 // that has the segment open, or had it open when it died.
 type ProcessInfo struct {
-	PID int
+	// PID is the process's pid in its own PID namespace, PIDNamespace
+	// (the namespace's inode number, 0 if unknown). A pid from a namespace
+	// other than the caller's (PIDNamespace != OwnPIDNamespace()) names a
+	// different process, or none, in the caller's.
+	PID          int
+	PIDNamespace uint64
 
 	// Alive is false once the process has died: the kernel reported its
 	// death through the robust list, or, where it cannot, the pid is gone
@@ -40,6 +45,9 @@ type ProcessInfo struct {
 type MutexState struct {
 	Locked      bool
 	HolderPID   int  // the holding process; 0 if free, or if its table entry is gone
+	// HolderPIDNamespace is the PID namespace HolderPID belongs to (see
+	// ProcessInfo.PIDNamespace).
+	HolderPIDNamespace uint64
 	HolderAlive bool // false if the holder died holding it: the next locker takes it over
 	Waiters     bool // processes may be sleeping on it
 	Consistent  bool // false after a holder died holding it, until MarkConsistent
@@ -59,7 +67,8 @@ type SemaphoreState struct {
 // a dead holder return to the semaphore at the next Acquire that finds too
 // few.
 type PermitHolder struct {
-	PID   int
+	PID          int
+	PIDNamespace uint64 // see ProcessInfo.PIDNamespace
 	Alive bool
 	Count int
 }
@@ -98,8 +107,9 @@ type SegmentInfo struct {
 	Mode fs.FileMode // permission bits of the file
 	UID  int         // owner of the file
 
-	CreatorPID   int
-	CreatorAlive bool
+	CreatorPID          int
+	CreatorPIDNamespace uint64 // see ProcessInfo.PIDNamespace
+	CreatorAlive        bool
 	Created      time.Time
 
 	MaxProcesses int   // entries in the process table
@@ -279,7 +289,8 @@ func (s *Segment) describe(si *SegmentInfo, self uint64, objs []ObjectInfo) (use
 	defer s.guard(&err, guarded())
 	mem, l := s.mem, s.lay
 	si.CreatorPID = int(load32(mem, offCreatorPID))
-	si.CreatorAlive = processAlive(si.CreatorPID, load64(mem, offCreatorStart))
+	si.CreatorPIDNamespace = load64(mem, offCreatorNS)
+	si.CreatorAlive = pidAlive(si.CreatorPID, load64(mem, offCreatorStart), si.CreatorPIDNamespace)
 	if ns := int64(load64(mem, offCreated)); ns != 0 {
 		si.Created = time.Unix(0, ns)
 	}
@@ -306,7 +317,7 @@ func (s *Segment) processes(self uint64) (procs []ProcessInfo, used bool) {
 			continue
 		}
 		pid := int(load32(s.mem, off+slotPID))
-		p := ProcessInfo{PID: pid, Slot: int(i)}
+		p := ProcessInfo{PID: pid, PIDNamespace: load64(s.mem, off+slotPIDNS), Slot: int(i)}
 		if since != 0 {
 			p.Since = time.Unix(0, since)
 		}
@@ -318,12 +329,12 @@ func (s *Segment) processes(self uint64) (procs []ProcessInfo, used bool) {
 		case load32(s.mem, off+slotFlags)&slotRobust != 0:
 			p.Alive = true // the kernel would have set liveDied
 		default:
-			p.Alive = processAlive(pid, load64(s.mem, off+slotStart))
+			p.Alive = pidAlive(pid, load64(s.mem, off+slotStart), p.PIDNamespace)
 		}
 		if self != 0 {
 			p.Self = off == self
 		} else {
-			p.Self = p.Alive && pid == me
+			p.Self = p.Alive && pid == me && p.PIDNamespace == pidNamespace()
 		}
 		procs = append(procs, p)
 	}
@@ -357,15 +368,15 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	case KindMutex:
 		w := load32(mem, off+mtxWord)
 		m := &MutexState{
-			Locked:      w&tidMask != 0,
+			Locked:      w&idMask != 0,
 			Waiters:     w&lockWaiters != 0,
 			Consistent:  load32(mem, off+mtxFlags)&mutexInconsistent == 0,
 			OwnerDeaths: int(load32(mem, off+mtxDeaths)),
 			DeadPID:     int(load32(mem, off+mtxDeadPID)),
 		}
 		if m.Locked {
-			h := s.lookup(w & tidMask)
-			m.HolderPID, m.HolderAlive = h.pid, h.alive
+			h := s.lookup(w & idMask)
+			m.HolderPID, m.HolderAlive, m.HolderPIDNamespace = h.pid, h.alive, h.pidns
 		}
 		st.Mutex = m
 	case KindCond:
@@ -384,8 +395,8 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			if n == 0 {
 				continue
 			}
-			h := s.lookupSlot(s.lay.procOff+i*procSlotSize, load32(mem, e))
-			sem.Holders = append(sem.Holders, PermitHolder{PID: h.pid, Alive: h.alive, Count: int(n)})
+			h := s.lookup(load32(mem, e))
+			sem.Holders = append(sem.Holders, PermitHolder{PID: h.pid, PIDNamespace: h.pidns, Alive: h.alive, Count: int(n)})
 		}
 		st.Semaphore = sem
 	case KindSlot:
@@ -399,3 +410,9 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	}
 	return st
 }
+
+// OwnPIDNamespace returns the inode number of the calling process's PID
+// namespace, which names it, or 0 where the system has no PID namespaces or
+// does not tell. Compare it with ProcessInfo.PIDNamespace: a pid is
+// meaningful only in its own namespace.
+func OwnPIDNamespace() uint64 { return pidNamespace() }

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -166,19 +168,61 @@ func readHeader(f *os.File, timeout time.Duration) (layoutInfo, error) {
 	}
 }
 
+// mapFile maps size bytes of f, shared. The mapping is made with MmapPtr,
+// not Mmap, because Close replaces it in place (retire).
 func mapFile(f *os.File, size uint64) ([]byte, error) {
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	p, err := unix.MmapPtr(int(f.Fd()), 0, nil, uintptr(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, os.NewSyscallError("mmap", err)
 	}
-	return mem, nil
+	return unsafe.Slice((*byte)(p), size), nil
 }
 
 func unmap(mem []byte) error {
-	if mem == nil {
+	if len(mem) == 0 {
 		return nil
 	}
-	return os.NewSyscallError("munmap", unix.Munmap(mem))
+	return os.NewSyscallError("munmap", unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem))))
+}
+
+// retire replaces the segment's shared mapping, in place, with a private
+// anonymous one that reserves no memory (placeholderFlags): a call racing
+// with Close that still touches the addresses reads zeros or writes to
+// pages of its own, never to the segment and never to whatever the system
+// might map there next. The placeholder is unmapped when the Segment is
+// garbage: every object holds its Segment, so by then no call can reach
+// the addresses.
+func (s *Segment) retire() error {
+	mem := s.mem
+	if len(mem) == 0 {
+		return nil
+	}
+	addr := unsafe.Pointer(unsafe.SliceData(mem))
+	_, err := unix.MmapPtr(-1, 0, addr, uintptr(len(mem)), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED|placeholderFlags)
+	if err != nil {
+		// Without a placeholder the addresses must stay mapped: keep the
+		// shared mapping (a late write lands in the segment, as it would
+		// have before Close) rather than leave a hole.
+		return os.NewSyscallError("mmap placeholder", err)
+	}
+	runtime.AddCleanup(s, func(r mapRange) { unix.MunmapPtr(r.addr, r.n) }, mapRange{addr, uintptr(len(mem))})
+	return nil
+}
+
+// A mapRange is an address range to unmap.
+type mapRange struct {
+	addr unsafe.Pointer
+	n    uintptr
+}
+
+// fileIDOf returns f's device and inode numbers.
+func fileIDOf(f *os.File) fileID {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}
 }
 
 // processAlive reports whether the process pid that started at start (0 if

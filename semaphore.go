@@ -18,18 +18,18 @@ import (
 //	              sleep; a Release with waiters == 0 makes no system call
 //	12   jvalid   1 while the journal below describes an update in progress
 //	16   jslot    journal: the held entry being changed
-//	20   jtid     journal: its previous tid
+//	20   jid      journal: its previous identity
 //	24   jcount   journal: its previous count
 //	28   jvalue   journal: the previous value
 //	64   lock     a mutexCore serializing every change of value and held
-//	128  held     one {tid, count uint32} entry per process-table slot: the
+//	128  held     one {identity, count uint32} entry per process-table slot: the
 //	              permits that slot's process acquired and has not released
 //
 // Why a lock and a journal: a process may die between taking permits and
 // recording that it holds them. Under the robust lock the two updates are
 // journaled; the next locker after a death sees the lock's owner-died state
 // and rolls the journaled update back, so value and held always agree. The
-// permits of a dead process (its held entry names a tid whose slot is dead or
+// permits of a dead process (its held entry names an identity whose slot is dead or
 // reused) are returned to value by the next Acquire that finds too few.
 //
 // Permits a process acquired count against that process until it releases
@@ -40,7 +40,7 @@ const (
 	semWaiters = 8
 	semJValid  = 12
 	semJSlot   = 16
-	semJTid    = 20
+	semJID    = 20
 	semJCount  = 24
 	semJValue  = 28
 	semLock    = 64
@@ -63,7 +63,7 @@ type Semaphore struct {
 	base  unsafe.Pointer
 	lock  *mutexCore
 	l     *local
-	tid   uint32
+	id    identity
 	mine  uint64 // offset of this Segment's held entry
 	nheld uint64
 	max   uint32
@@ -94,7 +94,7 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		base:  unsafe.Pointer(&s.mem[off]),
 		lock:  newMutexCore(s, off+semLock, name),
 		l:     s.local(off),
-		tid:   s.tid,
+		id:    s.id,
 		mine:  semHeld + (s.slot-procOff)/procSlotSize*8,
 		nheld: procCap,
 		max:   uint32(max),
@@ -107,10 +107,12 @@ func (m *Semaphore) w(off uint64) *uint32 { return (*uint32)(unsafe.Add(m.base, 
 func (m *Semaphore) Name() string { return m.name }
 
 // Value returns the number of permits available at the instant of the call.
+// It panics if the segment is closed.
 func (m *Semaphore) Value() int {
-	if m.s.isClosed() {
-		return 0
+	if !m.s.enter() {
+		closedPanic("Value", "semaphore", m.name, m.s)
 	}
+	defer m.s.exit()
 	return int(atomic.LoadUint32(m.value))
 }
 
@@ -124,7 +126,7 @@ func (m *Semaphore) enter() error {
 		if atomic.LoadUint32(m.w(semJValid)) != 0 {
 			e := uint64(atomic.LoadUint32(m.w(semJSlot)))
 			if e >= semHeld && e < semHeld+m.nheld*8 {
-				atomic.StoreUint32(m.w(e), atomic.LoadUint32(m.w(semJTid)))
+				atomic.StoreUint32(m.w(e), atomic.LoadUint32(m.w(semJID)))
 				atomic.StoreUint32(m.w(e+4), atomic.LoadUint32(m.w(semJCount)))
 			}
 			atomic.StoreUint32(m.value, atomic.LoadUint32(m.w(semJValue)))
@@ -135,19 +137,19 @@ func (m *Semaphore) enter() error {
 	return nil
 }
 
-// update sets value and the held entry e to (tid, count), journaled. The
+// update sets value and the held entry e to (id, count), journaled. The
 // caller holds the internal lock, whose acquire and release order these
 // stores for the next holder, so all but value (read without the lock by
 // spinners and by the futex) are plain stores: a seq-cst store costs an
 // XCHG, and an update makes nine. A process killed half-way leaves its
 // stores visible once it is dead, which is when the journal is replayed.
-func (m *Semaphore) update(value uint32, e uint64, tid, count uint32) {
+func (m *Semaphore) update(value uint32, e uint64, id, count uint32) {
 	*m.w(semJSlot) = uint32(e)
-	*m.w(semJTid) = *m.w(e)
+	*m.w(semJID) = *m.w(e)
 	*m.w(semJCount) = *m.w(e + 4)
 	*m.w(semJValue) = atomic.LoadUint32(m.value)
 	*m.w(semJValid) = 1
-	*m.w(e) = tid
+	*m.w(e) = id
 	*m.w(e + 4) = count
 	atomic.StoreUint32(m.value, value)
 	*m.w(semJValid) = 0
@@ -161,14 +163,14 @@ func (m *Semaphore) take(n uint32) bool {
 	}
 	held := m.held()
 	v = atomic.LoadUint32(m.value)
-	m.update(v-n, m.mine, m.tid, held+n)
+	m.update(v-n, m.mine, m.id, held+n)
 	return true
 }
 
 // held returns the permits this process holds, first returning those of a
 // dead predecessor in its table slot. The caller holds the internal lock.
 func (m *Semaphore) held() uint32 {
-	if atomic.LoadUint32(m.w(m.mine)) == m.tid {
+	if atomic.LoadUint32(m.w(m.mine)) == m.id {
 		return atomic.LoadUint32(m.w(m.mine + 4))
 	}
 	if atomic.LoadUint32(m.w(m.mine+4)) != 0 {
@@ -189,17 +191,16 @@ func (m *Semaphore) reclaim(e uint64) {
 // reclaimDead returns the permits of dead holders and collects the live
 // words of live holders in other processes, to sleep on.
 func (m *Semaphore) reclaimDead(lives []liveRef) (_ []liveRef, poll bool) {
-	procOff := m.s.lay.procOff
 	for i := range m.nheld {
 		e := semHeld + i*8
 		if atomic.LoadUint32(m.w(e+4)) == 0 {
 			continue
 		}
-		tid := atomic.LoadUint32(m.w(e))
-		if tid == m.tid {
+		id := atomic.LoadUint32(m.w(e))
+		if id == m.id {
 			continue
 		}
-		h := m.s.lookupSlot(procOff+i*procSlotSize, tid)
+		h := m.s.lookup(id)
 		switch {
 		case !h.alive:
 			m.reclaim(e)
@@ -223,9 +224,10 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if m.s.isClosed() {
+	if !m.s.enter() {
 		return ErrClosed
 	}
+	defer m.s.exit()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -276,6 +278,11 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		}
 		atomic.AddUint32(waiters, ^uint32(0))
 		if err != nil {
+			// This sleeper may have taken a Release's wake: pass it on
+			// to a sleeper that may use the permits.
+			if atomic.LoadUint32(m.value) != 0 && atomic.LoadUint32(waiters) != 0 {
+				futex.Wake(m.value, 1)
+			}
 			return err
 		}
 	}
@@ -283,7 +290,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 
 func (m *Semaphore) acquired() error {
 	if raceEnabled {
-		raceAcquire(unsafe.Pointer(&m.l.race))
+		raceAcquire(m.l.race)
 	}
 	return nil
 }
@@ -308,9 +315,14 @@ func (m *Semaphore) tryAcquire(n uint32, reclaim bool) (_ bool, err error) {
 }
 
 // TryAcquire acquires n permits without blocking and reports whether it did.
-// If there are too few, it first returns the permits of dead holders.
+// If there are too few, it first returns the permits of dead holders. It
+// panics if the segment is closed.
 func (m *Semaphore) TryAcquire(n int) bool {
-	if n < 0 || n > math.MaxInt32 || m.s.isClosed() {
+	if !m.s.enter() {
+		closedPanic("TryAcquire", "semaphore", m.name, m.s)
+	}
+	defer m.s.exit()
+	if n < 0 || n > math.MaxInt32 {
 		return false
 	}
 	ok, _ := m.tryAcquire(uint32(n), true)
@@ -325,9 +337,10 @@ func (m *Semaphore) Release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if m.s.isClosed() {
+	if !m.s.enter() {
 		return ErrClosed
 	}
+	defer m.s.exit()
 	defer m.s.guard(&err, guarded())
 	if err := m.enter(); err != nil {
 		return err
@@ -338,15 +351,15 @@ func (m *Semaphore) Release(n int) (err error) {
 		m.lock.unlock()
 		return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v-uint64(n), m.max, n)
 	}
-	tid := m.tid
+	id := m.id
 	held -= min(held, uint32(n))
 	if held == 0 {
-		tid = 0
+		id = 0
 	}
 	if raceEnabled {
-		raceReleaseMerge(unsafe.Pointer(&m.l.race))
+		raceReleaseMerge(m.l.race)
 	}
-	m.update(uint32(v), m.mine, tid, held)
+	m.update(uint32(v), m.mine, id, held)
 	m.lock.unlock()
 	if w := atomic.LoadUint32(m.w(semWaiters)); w != 0 {
 		futex.Wake(m.value, int(min(w, uint32(n))))
