@@ -4,6 +4,7 @@ package processshared
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -110,6 +111,11 @@ func inspectNamed(name string) (SegmentInfo, fileID, error) {
 			}
 		}
 		si.Err = err
+		if errors.Is(err, ErrVersion) {
+			// Its tables cannot be read, but whether it is in use can:
+			// nobody can use it if no process has it open or mapped.
+			si.Stale = !openedOrMapped(map[fileID]bool{id: true})[id]
+		}
 		return si, id, nil
 	}
 	si.Size = int64(l.size)
