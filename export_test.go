@@ -11,3 +11,6 @@ func SharedInt64(s *Segment, name string) (*int64, error) {
 	}
 	return (*int64)(unsafe.Pointer(&s.mem[off])), nil
 }
+
+// SlotOf returns the index of s's entry in its segment's process table.
+func SlotOf(s *Segment) int { return int((s.slot - s.lay.procOff) / procSlotSize) }
