@@ -43,16 +43,16 @@ type ProcessInfo struct {
 
 // MutexState is the state of a Mutex at the instant it was read.
 type MutexState struct {
-	Locked      bool
-	HolderPID   int  // the holding process; 0 if free, or if its table entry is gone
+	Locked    bool
+	HolderPID int // the holding process; 0 if free, or if its table entry is gone
 	// HolderPIDNamespace is the PID namespace HolderPID belongs to (see
 	// ProcessInfo.PIDNamespace).
 	HolderPIDNamespace uint64
-	HolderAlive bool // false if the holder died holding it: the next locker takes it over
-	Waiters     bool // processes may be sleeping on it
-	Consistent  bool // false after a holder died holding it, until MarkConsistent
-	OwnerDeaths int  // holders that died holding it, since it was created
-	DeadPID     int  // the last holder that died holding it, or 0
+	HolderAlive        bool // false if the holder died holding it: the next locker takes it over
+	Waiters            bool // processes may be sleeping on it
+	Consistent         bool // false after a holder died holding it, until MarkConsistent
+	OwnerDeaths        int  // holders that died holding it, since it was created
+	DeadPID            int  // the last holder that died holding it, or 0
 }
 
 // SemaphoreState is the state of a Semaphore at the instant it was read.
@@ -69,8 +69,8 @@ type SemaphoreState struct {
 type PermitHolder struct {
 	PID          int
 	PIDNamespace uint64 // see ProcessInfo.PIDNamespace
-	Alive bool
-	Count int
+	Alive        bool
+	Count        int
 }
 
 // CondState is the state of a Cond at the instant it was read.
@@ -110,7 +110,7 @@ type SegmentInfo struct {
 	CreatorPID          int
 	CreatorPIDNamespace uint64 // see ProcessInfo.PIDNamespace
 	CreatorAlive        bool
-	Created      time.Time
+	Created             time.Time
 
 	MaxProcesses int   // entries in the process table
 	MaxObjects   int   // entries in the object directory

@@ -29,7 +29,7 @@ import (
 // mapping's length before use: other processes may have written anything.
 const (
 	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
-	layoutVersion = 2 // 2: identities are slot+generation, not thread ids
+	layoutVersion = 2                  // 2: identities are slot+generation, not thread ids
 	hdrSize       = 256
 
 	offMagic        = 0

@@ -40,7 +40,7 @@ const (
 	semWaiters = 8
 	semJValid  = 12
 	semJSlot   = 16
-	semJID    = 20
+	semJID     = 20
 	semJCount  = 24
 	semJValue  = 28
 	semLock    = 64
