@@ -20,6 +20,21 @@
 // mapping anything, so a foreign or truncated file gives an error, never a
 // crash.
 //
+// On Linux a segment's room is claimed when it is made: Create, OpenOrCreate
+// and NewAnonymous reserve all of its pages (fallocate(2)) before any process
+// maps it. A named segment that /dev/shm cannot hold is refused with an error
+// matching syscall.ENOSPC, instead of killing a process with SIGBUS when it
+// first touches a page there is no room for. So the whole segment is
+// resident (or swapped) and charged to the creating process's memory cgroup
+// from creation, however little of it is used. Named segments count against
+// /dev/shm too: a tmpfs of half the RAM by default, but of 64 MiB in a Docker
+// container (docker run --shm-size changes it). Anonymous segments (memfd)
+// count against memory only; one too large for its memory cgroup meets the
+// cgroup's limit (reclaim, then its OOM killer) at creation, not later.
+// Options.Sparse keeps a segment's file sparse, its pages allocated at first
+// touch, and with it that risk of SIGBUS. Segments on macOS and FreeBSD are
+// always sparse.
+//
 // Inside a segment, objects are found by name, like Boost.Interprocess's
 // find_or_construct: NewMutex, NewCond, NewSemaphore, NewBytes, NewArray and
 // NewSlot create the named object or open the existing one, and opening a

@@ -42,6 +42,19 @@ type Options struct {
 	// process to finish initializing a segment it is creating, and how long
 	// a lookup waits for another process to finish creating a named object.
 	InitTimeout time.Duration
+
+	// Sparse leaves the file of a segment that Create, OpenOrCreate or
+	// NewAnonymous makes sparse: its pages are allocated when first
+	// touched instead of reserved at creation (see the package doc,
+	// Segments). Creation then succeeds even where the segment does not
+	// fit, and the first touch of a page for which there is no room raises
+	// SIGBUS in the process that touches it: that kills the process (the
+	// calls that guard against a truncated file report ErrTruncated
+	// instead). Use it only for large segments that are mostly left
+	// untouched, where you know there is room for the pages that will be
+	// touched. Open ignores it. On macOS and FreeBSD segments are always
+	// sparse.
+	Sparse bool
 }
 
 func (o *Options) mode() fs.FileMode {
