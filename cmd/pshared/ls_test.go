@@ -73,7 +73,7 @@ func TestLsInspectRm(t *testing.T) {
 	deadPID, lockerPID := strconv.Itoa(dead.cmd.Process.Pid), strconv.Itoa(locker.cmd.Process.Pid)
 	for _, want := range []string{
 		`(?m)^SEGMENT +SIZE +MODE +OWNER +CREATOR +STATUS$`,
-		`(?m)^` + stale + ` +16 MiB +-rw------- .* stale: 1 process dead, none alive$`,
+		`(?m)^` + stale + ` +4 MiB +-rw------- .* stale: 1 process dead, none alive$`,
 		`(?m)^    mutex +L +held by pid ` + deadPID + ` \(dead\)$`,
 		`(?m)^` + live + ` .* in use: 2 processes alive, 0 dead$`,
 		`(?m)^    mutex +L +held by pid ` + lockerPID + ` \(alive\)$`,

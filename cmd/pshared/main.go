@@ -44,9 +44,9 @@ const (
 // The segment that holds the names of lock and sem.
 const (
 	segmentEnv    = "PSHARED_SEGMENT"
-	sharedSize    = 16 << 20 // tmpfs allocates only the pages used
-	sharedProcs   = 1024     // pshared processes attached at once
-	sharedObjects = 1024     // names
+	sharedSize    = 4 << 20 // reserved at creation: room for about 450 semaphores
+	sharedProcs   = 1024    // pshared processes attached at once
+	sharedObjects = 1024    // names
 )
 
 type command struct {
