@@ -85,7 +85,12 @@ func inspectNamed(name string) (SegmentInfo, fileID, error) {
 		}
 		return SegmentInfo{}, fileID{}, &fs.PathError{Op: "inspect", Path: p, Err: err}
 	}
-	defer unix.Close(fd)
+	fdOpen := true
+	defer func() {
+		if fdOpen {
+			unix.Close(fd)
+		}
+	}()
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return SegmentInfo{}, fileID{}, &fs.PathError{Op: "inspect", Path: p, Err: err}
@@ -113,7 +118,10 @@ func inspectNamed(name string) (SegmentInfo, fileID, error) {
 		si.Err = err
 		if errors.Is(err, ErrVersion) {
 			// Its tables cannot be read, but whether it is in use can:
-			// nobody can use it if no process has it open or mapped.
+			// nobody can use it if no process has it open or mapped
+			// (this one, once fd is closed).
+			unix.Close(fd)
+			fdOpen = false
 			si.Stale = !openedOrMapped(map[fileID]bool{id: true})[id]
 		}
 		return si, id, nil

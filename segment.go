@@ -134,9 +134,10 @@ func (s *Segment) Size() int64 { return int64(len(s.mem)) }
 
 // Free returns the number of bytes left for new objects.
 func (s *Segment) Free() int64 {
-	if s.isClosed() {
+	if !s.enter() {
 		return 0
 	}
+	defer s.exit()
 	next := load64(s.mem, offHeapNext)
 	if next > uint64(len(s.mem)) {
 		return 0
