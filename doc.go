@@ -83,10 +83,12 @@
 //     even if the process opens the segment again at once: the new handle
 //     is another identity.
 //
-// A table entry's generation has 31-b bits, where b = bits.Len(MaxProcesses-1):
-// 24 with the default 128 entries, at least 20 with the largest table
-// (MaxProcessesLimit). An entry claimed that many times is retired, never
-// reused, so identities never wrap.
+// A table entry's generation has k = 31-b bits, where
+// b = bits.Len(MaxProcesses-1): k = 24 with the default 128 entries, k = 21
+// with the largest table (MaxProcessesLimit, 1024 entries); 1 value in 256
+// is skipped (see proc.go), which leaves about 2 million claims of one entry
+// even then. An entry claimed that many times is retired, never reused, so
+// identities never wrap.
 //
 // Liveness is judged by identity: on Linux, by the kernel's death mark on the
 // process's table entry, in any namespace. Where no kernel marks deaths

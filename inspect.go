@@ -124,7 +124,7 @@ type SegmentInfo struct {
 	// if it is kept on purpose between runs), and its creator is not about
 	// to attach to it (a segment nobody ever attached to is stale only
 	// once its creator is dead). A segment whose tables could not be read
-	// is never stale, except one of another layout version (ErrVersion)
+	// is never stale, except one of an older layout version (ErrVersion)
 	// that no process has open or mapped, as far as /proc shows.
 	Stale bool
 

@@ -116,7 +116,7 @@ func inspectNamed(name string) (SegmentInfo, fileID, error) {
 			}
 		}
 		si.Err = err
-		if errors.Is(err, ErrVersion) {
+		if errors.Is(err, ErrVersion) && ne.Uint32(hdr[offVersion:]) < layoutVersion {
 			// Its tables cannot be read, but whether it is in use can:
 			// nobody can use it if no process has it open or mapped
 			// (this one, once fd is closed).

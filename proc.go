@@ -24,13 +24,20 @@ import (
 //	identity = gen<<slotBits | index      (31 bits; 0 is no identity)
 //
 // slotBits is the number of bits the segment's MaxProcesses needs
-// (bits.Len(MaxProcesses-1), at least 1), so a slot has
-// genBits = 31-slotBits bits of generation: with the largest table
-// (MaxProcessesLimit, 2048 slots) 20 bits, about a million claims of one
-// slot; with the default 128 slots 24 bits. Every claim of a slot bumps its
-// generation, so a closed or dead handle's identity never becomes valid
-// again. A slot whose generation is exhausted is retired: attach never
+// (bits.Len(MaxProcesses-1), at least 1), so a slot has k = 31-slotBits
+// bits of generation: with the largest table (MaxProcessesLimit, 1024
+// slots) k = 21; with the default 128 slots k = 24. Every claim of a slot
+// bumps its generation, so a closed or dead handle's identity never becomes
+// valid again. A slot whose generation is exhausted is retired: attach never
 // claims it again, so identities never wrap.
+//
+// Generations whose identity's low 30 bits are below 2^22 (PID_MAX_LIMIT,
+// above every thread id) are skipped, 1 in 256 of them: the kernel compares
+// the low 30 bits of a futex word named by a robust list with the dying
+// thread's id (robust-futex-ABI), and a sleeper names the lock word it
+// sleeps on in its robust list (see robustSleep), so an identity must never
+// look like a thread id there. That leaves 2^k·255/256 claims per slot:
+// about 2.09 million with 1024 slots.
 //
 // The holder of an identity is found by indexing the table, never by a scan:
 // it is alive while its slot's generation still equals gen and the slot's
@@ -65,8 +72,11 @@ const (
 	// MaxProcessesLimit is the largest MaxProcesses a segment may have. The
 	// identity of a handle (a table slot and the slot's generation) must fit
 	// in 31 bits of a lock word, with at least 20 bits of generation.
-	MaxProcessesLimit = 2048
-	minGenBits        = 20
+	MaxProcessesLimit = 1024
+
+	// maxTID bounds every thread id (PID_MAX_LIMIT on 64-bit Linux): an
+	// identity's low 30 bits are never below it.
+	maxTID = 1 << 22
 )
 
 // slotBitsFor returns the bits of an identity that hold the slot index in a
@@ -75,8 +85,20 @@ func slotBitsFor(procCap uint64) uint {
 	return uint(max(1, bits.Len64(procCap-1)))
 }
 
-// genMax returns the last generation a slot may have before it is retired.
-func (l *layoutInfo) genMax() uint32 { return 1<<(31-l.slotBits) - 1 }
+// nextGen returns the generation that follows g, or 0 if g was the last: the
+// slot is then retired. It skips the generations whose identities could be
+// taken for a thread id (see maxTID).
+func (l *layoutInfo) nextGen(g uint32) uint32 {
+	g++
+	low := uint32(1)<<(30-l.slotBits) - 1 // the generation bits below bit 30 of an identity
+	if g&low < maxTID>>l.slotBits {
+		g += maxTID>>l.slotBits - g&low
+	}
+	if g >= 1<<(31-l.slotBits) {
+		return 0
+	}
+	return g
+}
 
 // ident returns the identity of the claim of slot index i at generation gen.
 func (l *layoutInfo) ident(i uint64, gen uint32) identity {
@@ -113,7 +135,7 @@ func (s *Segment) attach() error {
 			if v != 0 && (!reuse || v&liveDied == 0) {
 				continue
 			}
-			if load32(s.mem, off+slotGen) >= s.lay.genMax() {
+			if s.lay.nextGen(load32(s.mem, off+slotGen)) == 0 {
 				continue // retired
 			}
 			node := unsafe.Pointer(&s.mem[off+slotNext])
@@ -125,8 +147,8 @@ func (s *Segment) attach() error {
 			// The slot is ours: nobody else writes its fields now. Read
 			// gen again, since others may have claimed and released the
 			// slot since the first read.
-			gen := load32(s.mem, off+slotGen) + 1
-			if gen > s.lay.genMax() {
+			gen := s.lay.nextGen(load32(s.mem, off+slotGen))
+			if gen == 0 {
 				atomic.StoreUint32(w, liveDied) // retire it: dead, no tid
 				k.setPending(nil)
 				wakeAll(w)
