@@ -305,8 +305,23 @@ func NewMutex(s *Segment, name string) (*Mutex, error) {
 func (m *Mutex) Name() string { return m.m.name }
 
 // lockSlow is Lock after its fast path failed, or after it succeeded on a
-// segment closed meanwhile.
+// segment closed meanwhile. It spins first, outside the mapping (as the
+// fast path runs, and with its check of closed after the CAS), so that a
+// lock that frees within a few tries costs no more than the fast path.
 func (m *Mutex) lockSlow() {
+	for range spinTries {
+		if atomic.LoadUint32(m.m.closed) != 0 {
+			break
+		}
+		if atomic.LoadUint32(m.m.word) == 0 && atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) { // step: mutex.lock.spin_cas
+			if atomic.LoadUint32(m.m.closed) != 0 {
+				break
+			}
+			m.m.acquired() // Lock reports a dead owner through Consistent
+			return
+		}
+		pause()
+	}
 	err := m.lockContext(context.Background())
 	if err != nil {
 		if _, dead := err.(*OwnerDeadError); !dead {
@@ -361,12 +376,22 @@ func (m *Mutex) tryLock() (ok bool, err error) {
 	return m.m.tryLock()
 }
 
-// unlockSlow is Unlock after its fast path failed.
+// unlockSlow is Unlock after its fast path failed. It does not enter the
+// mapping: like the fast path it is a CAS (and a FUTEX_WAKE, harmless on
+// Close's placeholder), and it checks closed again before it blames the
+// caller for not holding m.
 func (m *Mutex) unlockSlow() {
-	if !m.m.s.enter() {
+	if m.m.s.isClosed() {
 		closedPanic("Unlock", "mutex", m.m.name, m.m.s)
 	}
-	defer m.m.s.exit()
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(*NotOwnerError); ok && m.m.s.isClosed() {
+				closedPanic("Unlock", "mutex", m.m.name, m.m.s)
+			}
+			panic(r)
+		}
+	}()
 	m.m.unlockSlow()
 }
 

@@ -5,21 +5,23 @@ package processshared
 import "sync/atomic"
 
 // Lock and Unlock come in two builds: here, fast paths small enough for the
-// compiler to inline (two loads and one CAS each); in mutex_race.go, the
-// same with the race detector's annotations.
+// compiler to inline (a CAS and a load each); in mutex_race.go, the same
+// with the race detector's annotations.
 //
-// The fast paths do not enter the segment (see Segment.enter): a Close
-// racing with them may replace the mapping with its placeholder between
-// the first load of closed and the CAS. Lock's CAS then succeeds on a zero
-// page, so Lock checks closed again after it and never reports success on a
-// closed segment. Unlock's CAS cannot succeed on a zero page (the identity
-// is never 0), and the slow path enters.
+// The fast paths do not enter the segment (see Segment.enter): a Close may
+// run at any point of them, and replace the mapping with its placeholder.
+// Lock's CAS then succeeds on a zero page, so Lock checks closed after the
+// CAS and never reports success on a closed segment. (A CAS that reached
+// the segment before the placeholder took a real lock for a handle that is
+// now closed: the others take it over as from a dead owner, as for a Lock
+// that returned just before Close.) Unlock checks closed first; its CAS
+// cannot succeed on a zero page, since an identity is never 0.
 
 // Lock locks m. If m is held, through this handle or another, Lock blocks
 // until it is free. If its holder died, Lock acquires it; Consistent then
 // reports false. Lock panics if the segment is closed.
 func (m *Mutex) Lock() {
-	if atomic.LoadUint32(m.m.closed) != 0 || !atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) || atomic.LoadUint32(m.m.closed) != 0 {
+	if !atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) || atomic.LoadUint32(m.m.closed) != 0 {
 		m.lockSlow()
 	}
 }

@@ -2,6 +2,8 @@
 
 package processshared
 
+import "sync/atomic"
+
 // Lock locks m. If m is held, through this handle or another, Lock blocks
 // until it is free. If its holder died, Lock acquires it; Consistent then
 // reports false. Lock panics if the segment is closed.
@@ -11,9 +13,10 @@ func (m *Mutex) Lock() { m.lockSlow() }
 // hold m, and if the segment is closed. With no waiters it makes no system
 // call.
 func (m *Mutex) Unlock() {
-	if !m.m.s.enter() {
-		closedPanic("Unlock", "mutex", m.m.name, m.m.s)
+	if raceEnabled {
+		raceReleaseMerge(m.m.l.race)
 	}
-	defer m.m.s.exit()
-	m.m.unlock()
+	if !atomic.CompareAndSwapUint32(m.m.word, m.m.id, 0) {
+		m.unlockSlow()
+	}
 }
