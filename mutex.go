@@ -181,6 +181,9 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 		return err
 	}
 	defer m.l.release() // step: mutex.lock.token_release
+	// If this process is woken and dies before it takes the lock, the
+	// kernel passes the wake on (see armPending).
+	defer armPending(m.word)() // step: mutex.lock.arm_pending
 	for {
 		v := atomic.LoadUint32(m.word) // step: mutex.lock.load
 		if v == 0 {
@@ -217,7 +220,11 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 			}
 			v |= lockWaiters
 		}
-		if err := m.s.sleep(ctx, m.word, v, lives, poll); err != nil { // step: mutex.lock.sleep
+		err := m.s.sleep(ctx, m.word, v, lives, poll) // step: mutex.lock.sleep
+		if testHookWoken != nil {
+			testHookWoken()
+		}
+		if err != nil {
 			// This sleeper may have taken the wake of an Unlock.
 			futex.Wake(m.word, 1) // step: mutex.lock.pass_wake
 			return err
@@ -258,6 +265,10 @@ func (m *mutexCore) holderPID(v uint32) int {
 	}
 	return m.s.pidOf(v & idMask)
 }
+
+// testHookWoken, if set (by tests only), runs when a sleeper in lockSlow
+// returns from the kernel.
+var testHookWoken func()
 
 // closedPanic panics for a call of method on an object of a closed segment.
 func closedPanic(method, kind, name string, s *Segment) {
