@@ -221,9 +221,6 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 			v |= lockWaiters
 		}
 		err := m.s.sleep(ctx, m.word, v, lives, poll) // step: mutex.lock.sleep
-		if testHookWoken != nil {
-			testHookWoken()
-		}
 		if err != nil {
 			// This sleeper may have taken the wake of an Unlock.
 			futex.Wake(m.word, 1) // step: mutex.lock.pass_wake
@@ -265,10 +262,6 @@ func (m *mutexCore) holderPID(v uint32) int {
 	}
 	return m.s.pidOf(v & idMask)
 }
-
-// testHookWoken, if set (by tests only), runs when a sleeper in lockSlow
-// returns from the kernel.
-var testHookWoken func()
 
 // closedPanic panics for a call of method on an object of a closed segment.
 func closedPanic(method, kind, name string, s *Segment) {

@@ -146,6 +146,9 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 		deadline = pollDeadline(deadline)
 		futex.Wait(word, val, deadline)
 	}
+	if testHookWoken != nil {
+		testHookWoken()
+	}
 	for _, l := range lives {
 		if atomic.LoadUint32(l.word) != l.val {
 			// The kernel wakes one sleeper on a dead process's word, and
@@ -161,6 +164,10 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 	}
 	return ctx.Err()
 }
+
+// testHookWoken, if set (by tests only), runs when a sleeper returns from
+// the kernel, before it looks at anything.
+var testHookWoken func()
 
 // A liveRef is a process's live word and the value it was seen to hold.
 type liveRef struct {
