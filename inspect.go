@@ -59,7 +59,7 @@ type MutexState struct {
 type SemaphoreState struct {
 	Value   int // permits available
 	Max     int // the largest value Release may reach; 0 for none
-	Waiters int // goroutines, in all processes, about to sleep or sleeping in Acquire
+	Waiters int // 1 if processes may be sleeping in Acquire, else 0
 	Holders []PermitHolder
 }
 
@@ -385,9 +385,9 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 		st.Cond = &CondState{Waiters: int(v >> 32 & condMax), Signals: int(v >> 48)}
 	case KindSemaphore:
 		sem := &SemaphoreState{
-			Value:   int(load32(mem, off+semValue)),
+			Value:   int(load32(mem, off+semValue) & semCount),
 			Max:     int(load32(mem, off+semMax)),
-			Waiters: int(load32(mem, off+semWaiters)),
+			Waiters: int(load32(mem, off+semValue) >> 31),
 		}
 		// Held entry i belongs to process table entry i.
 		for i := range min((size-semHeld)/8, s.lay.procCap) {

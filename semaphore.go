@@ -6,16 +6,15 @@ import (
 	"math"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/processshared/processshared/internal/futex"
 )
 
 // Semaphore layout (accessed atomically only):
 //
-//	0    value    permits available; the futex word sleepers wait on
+//	0    value    bits 0-30: permits available; bit 31 (semSleepers): a
+//	              process may be sleeping on the word, the futex word
+//	              sleepers wait on
 //	4    max      the largest value Release may reach; 0 for none
-//	8    waiters  processes' goroutines counting themselves before they
-//	              sleep; a Release with waiters == 0 makes no system call
+//	8    (unused)
 //	12   jvalid   1 while the journal below describes an update in progress
 //	16   jslot    journal: the held entry being changed
 //	20   jid      journal: its previous identity
@@ -35,16 +34,17 @@ import (
 // Permits a process acquired count against that process until it releases
 // them; a Release by a process holding none adds new permits (a producer).
 const (
-	semValue   = 0
-	semMax     = 4
-	semWaiters = 8
-	semJValid  = 12
-	semJSlot   = 16
-	semJID     = 20
-	semJCount  = 24
-	semJValue  = 28
-	semLock    = 64
-	semHeld    = 128
+	semValue    = 0
+	semMax      = 4
+	semSleepers = 0x80000000
+	semCount    = 0x7fffffff
+	semJValid   = 12
+	semJSlot    = 16
+	semJID      = 20
+	semJCount   = 24
+	semJValue   = 28
+	semLock     = 64
+	semHeld     = 128
 )
 
 // A Semaphore is a counting semaphore shared by processes, in the style of
@@ -113,7 +113,7 @@ func (m *Semaphore) Value() int {
 		closedPanic("Value", "semaphore", m.name, m.s)
 	}
 	defer m.s.exit()
-	return int(atomic.LoadUint32(m.value))
+	return int(atomic.LoadUint32(m.value) & semCount)
 }
 
 // enter takes the internal lock, repairing the state if its last holder died.
@@ -129,7 +129,7 @@ func (m *Semaphore) enter() error {
 				atomic.StoreUint32(m.w(e), atomic.LoadUint32(m.w(semJID)))
 				atomic.StoreUint32(m.w(e+4), atomic.LoadUint32(m.w(semJCount)))
 			}
-			atomic.StoreUint32(m.value, atomic.LoadUint32(m.w(semJValue)))
+			m.setCount(atomic.LoadUint32(m.w(semJValue)))
 			atomic.StoreUint32(m.w(semJValid), 0)
 		}
 		atomic.AndUint32(m.lock.flags, ^uint32(mutexInconsistent))
@@ -147,22 +147,52 @@ func (m *Semaphore) update(value uint32, e uint64, id, count uint32) {
 	*m.w(semJSlot) = uint32(e)
 	*m.w(semJID) = *m.w(e)
 	*m.w(semJCount) = *m.w(e + 4)
-	*m.w(semJValue) = atomic.LoadUint32(m.value)
+	*m.w(semJValue) = atomic.LoadUint32(m.value) & semCount
 	*m.w(semJValid) = 1
 	*m.w(e) = id
 	*m.w(e + 4) = count
-	atomic.StoreUint32(m.value, value)
+	m.setCount(value)
 	*m.w(semJValid) = 0
+}
+
+// setCount sets the permits available to c, keeping the sleepers bit, which
+// processes about to sleep set without the internal lock. The caller holds
+// the internal lock.
+func (m *Semaphore) setCount(c uint32) {
+	for {
+		v := atomic.LoadUint32(m.value)
+		if atomic.CompareAndSwapUint32(m.value, v, v&semSleepers|c) {
+			return
+		}
+	}
+}
+
+// wakeSleepers clears the sleepers bit and, if it was set, wakes every
+// process sleeping on the value. Every one of them looks again: the permits
+// released may suit any of them, whatever they asked for, and a sleeper
+// that cannot use them sleeps again (there is at most one sleeper per
+// process, see local, so this wakes at most one thread per process).
+func (m *Semaphore) wakeSleepers() {
+	for {
+		v := atomic.LoadUint32(m.value)
+		if v&semSleepers == 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(m.value, v, v&^semSleepers) {
+			wakeAll(m.value) // step: sem.release.wake_all
+			return
+		}
+	}
 }
 
 // take takes n permits if there are enough, under the internal lock.
 func (m *Semaphore) take(n uint32) bool {
-	v := atomic.LoadUint32(m.value)
+	v := atomic.LoadUint32(m.value) & semCount
 	if v < n {
 		return false
 	}
 	held := m.held()
-	v = atomic.LoadUint32(m.value)
+	v = atomic.LoadUint32(m.value) & semCount
 	m.update(v-n, m.mine, m.id, held+n)
 	return true
 }
@@ -181,7 +211,7 @@ func (m *Semaphore) held() uint32 {
 
 // reclaim returns the permits of held entry e to value. Its holder is dead.
 func (m *Semaphore) reclaim(e uint64) {
-	v := uint64(atomic.LoadUint32(m.value)) + uint64(atomic.LoadUint32(m.w(e+4)))
+	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(atomic.LoadUint32(m.w(e+4)))
 	if m.max != 0 && v > uint64(m.max) {
 		v = uint64(m.max)
 	}
@@ -236,7 +266,7 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	if m.l.spin(func() bool { return atomic.LoadUint32(m.value) >= uint32(n) }) {
+	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) {
 		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil {
 			return err
 		}
@@ -250,17 +280,21 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		return ErrClosed
 	}
 	defer m.s.exit()
-	if err := m.l.acquire(ctx, m.s); err != nil {
+	if err := m.l.acquire(ctx, m.s); err != nil { // step: sem.acquire.token
 		return err
 	}
-	defer m.l.release()
-	waiters := m.w(semWaiters)
+	have := true // the token
+	defer func() {
+		if have {
+			m.l.release()
+		}
+	}()
 	var lives []liveRef
 	for {
 		if err := m.enter(); err != nil {
 			return err
 		}
-		if m.take(n) {
+		if m.take(n) { // step: sem.acquire.take
 			m.lock.unlock()
 			return m.acquired()
 		}
@@ -270,21 +304,33 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			m.lock.unlock()
 			return m.acquired()
 		}
-		atomic.AddUint32(waiters, 1)
 		m.lock.unlock()
 		v := atomic.LoadUint32(m.value)
-		if v < n {
-			err = m.s.sleep(ctx, m.value, v, lives, poll)
+		if v&semCount >= n {
+			continue
 		}
-		atomic.AddUint32(waiters, ^uint32(0))
-		if err != nil {
-			// This sleeper may have taken a Release's wake: pass it on
-			// to a sleeper that may use the permits.
-			if atomic.LoadUint32(m.value) != 0 && atomic.LoadUint32(waiters) != 0 {
-				futex.Wake(m.value, 1)
+		if v&semSleepers == 0 {
+			if !atomic.CompareAndSwapUint32(m.value, v, v|semSleepers) { // step: sem.acquire.set_sleepers
+				continue
 			}
+			v |= semSleepers
+		}
+		// A Release wakes every sleeping process (wakeSleepers), so a
+		// sleeper that returns without permits (cancelled, closed, or
+		// finding too few) has taken no wake-up from anyone else: nothing
+		// to pass on across processes.
+		if err := m.s.sleep(ctx, m.value, v, lives, poll); err != nil { // step: sem.acquire.sleep
 			return err
 		}
+		// Woken, but the permits may suit another goroutine of this
+		// process better (a smaller Acquire parked on the token): let the
+		// goroutines parked on the token look first.
+		m.l.release() // step: sem.acquire.yield_token
+		have = false
+		if err := m.l.acquire(ctx, m.s); err != nil {
+			return err
+		}
+		have = true
 	}
 }
 
@@ -346,7 +392,7 @@ func (m *Semaphore) Release(n int) (err error) {
 		return err
 	}
 	held := m.held()
-	v := uint64(atomic.LoadUint32(m.value)) + uint64(n)
+	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(n)
 	if m.max != 0 && v > uint64(m.max) || v > math.MaxInt32 {
 		m.lock.unlock()
 		return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v-uint64(n), m.max, n)
@@ -361,8 +407,6 @@ func (m *Semaphore) Release(n int) (err error) {
 	}
 	m.update(uint32(v), m.mine, id, held)
 	m.lock.unlock()
-	if w := atomic.LoadUint32(m.w(semWaiters)); w != 0 {
-		futex.Wake(m.value, int(min(w, uint32(n))))
-	}
+	m.wakeSleepers()
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -352,4 +353,132 @@ func readLine(t *testing.T, r *bufio.Reader) string {
 		return "(" + err.Error() + ")"
 	}
 	return strings.TrimSuffix(line, "\n")
+}
+
+// TestSemaphoreMixedSizes: a Release wakes a sleeper that can use the
+// permits, not only one that cannot (lost wake-up 2), across processes and
+// between goroutines of one process.
+//
+//	X.1  X sleeps in Acquire(3).
+//	Y.1  Y sleeps in Acquire(1).
+//	Z.1  Z's goroutine G3 sleeps in Acquire(3); then its G1 waits in
+//	     Acquire(1), parked behind G3 on Z's local token.
+//	P.1  P releases 1 permit: Y or Z's G1 must get it, though X and G3
+//	     were asleep first and cannot use it.
+//	P.2  P releases 1 more: the other of Y and G1 gets it.
+//	P.3  P releases 6: X and G3 get 3 each.
+func TestSemaphoreMixedSizes(t *testing.T) {
+	acquire := func(sem *ps.Semaphore, n int) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := sem.Acquire(ctx, n); err != nil {
+			fmt.Printf("acquire %d: %v\n", n, err)
+			return
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			fmt.Printf("acquired %d only after %v\n", n, d)
+			return
+		}
+		fmt.Printf("acquired %d\n", n)
+	}
+	switch childtest.Role() {
+	case "X", "Y", "Z":
+		s := inherit(t)
+		sem, err := ps.NewSemaphore(s, "sem", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch childtest.Role() {
+		case "X":
+			acquire(sem, 3)
+		case "Y":
+			acquire(sem, 1)
+		case "Z":
+			var wg sync.WaitGroup
+			wg.Go(func() { acquire(sem, 3) })
+			in := bufio.NewReader(os.Stdin)
+			in.ReadString('\n') // G3 sleeps in the kernel now
+			wg.Go(func() { acquire(sem, 1) })
+			wg.Wait()
+		}
+		return
+	}
+	if !ps.HasWaitv() {
+		t.Skip("no futex_waitv: sleepers cannot be seen in /proc")
+	}
+	seg := create(t, 1<<20, nil)
+	sem, err := ps.NewSemaphore(seg, "sem", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 8)
+	start := func(role string) io.Writer {
+		cmd := segChild(t, seg, role)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		go func() {
+			r := bufio.NewReader(out)
+			for {
+				l := readLine(t, r)
+				if strings.HasPrefix(l, "(") {
+					return
+				}
+				if strings.HasPrefix(l, "acquire") { // not the test binary's PASS
+					lines <- role + " " + l
+				}
+			}
+		}()
+		waitSleeping(t, cmd.Process.Pid)
+		return in
+	}
+	start("X")
+	start("Y")
+	z := start("Z")
+	io.WriteString(z, "go\n")
+	// G1 parks on Z's token, or finds G3 gone to sleep: no system call
+	// to wait for. Give it the time to get there.
+	time.Sleep(100 * time.Millisecond)
+	next := func() string {
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(30 * time.Second):
+			return "(nothing)"
+		}
+	}
+	got := map[string]bool{}
+	for range 2 {
+		if err := sem.Release(1); err != nil {
+			t.Fatal(err)
+		}
+		l := next()
+		if l != "Y acquired 1" && l != "Z acquired 1" {
+			t.Fatalf("after Release(1): %q, want Y or Z's Acquire(1) to get it; so far %v", l, got)
+		}
+		got[l] = true
+	}
+	if err := sem.Release(6); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		l := next()
+		if l != "X acquired 3" && l != "Z acquired 3" {
+			t.Fatalf("after Release(6): %q, want the Acquire(3)s to get 3 each; so far %v", l, got)
+		}
+		got[l] = true
+	}
+	if len(got) != 4 {
+		t.Errorf("acquisitions: %v", got)
+	}
 }
