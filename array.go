@@ -81,7 +81,7 @@ func NewArray[T any](s *Segment, name string, n int) (*Array[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("array %q: %w", name, err)
 	}
-	a := &Array[T]{s: s, name: name, n: n, race: unsafe.Pointer(&s.local(off).race)}
+	a := &Array[T]{s: s, name: name, n: n, race: s.local(off).race}
 	if n > 0 {
 		a.base = unsafe.Pointer(&mem[0])
 	}
@@ -136,24 +136,42 @@ func (a *Array[T]) Len() int { return a.n }
 
 // at returns the address of element i, panicking if i is out of range or the
 // segment is closed.
+//
+// Element access does not enter the segment (Segment.enter), to stay a
+// plain load or store: a Close racing with it may put its placeholder (see
+// Segment.Close) under the access. So every accessor calls done after it,
+// which panics if the segment was closed meanwhile: a value read from the
+// placeholder is never returned.
 func (a *Array[T]) at(i int) *T {
 	if uint(i) >= uint(a.n) {
 		panic(fmt.Errorf("array %q: index %d out of range [0:%d]: %w", a.name, i, a.n, ErrOutOfRange))
 	}
-	if a.s.isClosed() {
-		panic(fmt.Errorf("array %q used after %v was closed: %w", a.name, a.s, ErrClosed))
-	}
+	a.done()
 	var zero T
 	return (*T)(unsafe.Add(a.base, uintptr(i)*unsafe.Sizeof(zero)))
 }
 
+// done panics if the segment is closed.
+func (a *Array[T]) done() {
+	if a.s.isClosed() {
+		panic(fmt.Errorf("processshared: array %q used after %v was closed: %w", a.name, a.s, ErrClosed))
+	}
+}
+
 // Load returns element i. It panics if i is out of range or the segment is
 // closed.
-func (a *Array[T]) Load(i int) T { return *a.at(i) }
+func (a *Array[T]) Load(i int) T {
+	v := *a.at(i)
+	a.done()
+	return v
+}
 
 // Store sets element i to v. It panics if i is out of range or the segment
 // is closed.
-func (a *Array[T]) Store(i int, v T) { *a.at(i) = v }
+func (a *Array[T]) Store(i int, v T) {
+	*a.at(i) = v
+	a.done()
+}
 
 // All returns an iterator over the indexes and values of the elements, in
 // order. Each value is read when the iterator reaches it. Iterating panics if
@@ -168,26 +186,28 @@ func (a *Array[T]) All() iter.Seq2[int, T] {
 	}
 }
 
-// slice returns the elements as a Go slice, which must not outlive the call.
-func (a *Array[T]) slice() []T {
-	if a.s.isClosed() {
-		panic(fmt.Errorf("array %q used after %v was closed: %w", a.name, a.s, ErrClosed))
+// slice runs f on the elements as a Go slice, which must not outlive the
+// call, inside the mapping (Segment.enter).
+func (a *Array[T]) slice(f func([]T) int) int {
+	if !a.s.enter() {
+		a.done()
 	}
+	defer a.s.exit()
 	if a.n == 0 {
-		return nil
+		return f(nil)
 	}
-	return unsafe.Slice((*T)(a.base), a.n)
+	return f(unsafe.Slice((*T)(a.base), a.n))
 }
 
 // CopyTo copies elements from the start of a into dst, as copy(dst, a) would,
 // and returns the number copied: the smaller of len(dst) and a.Len(). It
 // panics if the segment is closed.
-func (a *Array[T]) CopyTo(dst []T) int { return copy(dst, a.slice()) }
+func (a *Array[T]) CopyTo(dst []T) int { return a.slice(func(e []T) int { return copy(dst, e) }) }
 
 // CopyFrom copies src into the elements from the start of a, as copy(a, src)
 // would, and returns the number copied: the smaller of len(src) and a.Len().
 // It panics if the segment is closed.
-func (a *Array[T]) CopyFrom(src []T) int { return copy(a.slice(), src) }
+func (a *Array[T]) CopyFrom(src []T) int { return a.slice(func(e []T) int { return copy(e, src) }) }
 
 // Atomic is the set of element types whose Array elements can be accessed
 // atomically, with Add, AtomicLoad, AtomicStore, Swap and CompareAndSwap.
@@ -223,6 +243,7 @@ func Add[T Atomic](a *Array[T], i int, delta T) (new T) {
 		new = T(atomic.AddUint64((*uint64)(p), uint64(delta)))
 	}
 	a.raceAcquire()
+	a.done()
 	return new
 }
 
@@ -236,6 +257,7 @@ func AtomicLoad[T Atomic](a *Array[T], i int) (v T) {
 		v = T(atomic.LoadUint64((*uint64)(p)))
 	}
 	a.raceAcquire()
+	a.done()
 	return v
 }
 
@@ -249,6 +271,7 @@ func AtomicStore[T Atomic](a *Array[T], i int, v T) {
 	} else {
 		atomic.StoreUint64((*uint64)(p), uint64(v))
 	}
+	a.done()
 }
 
 // Swap atomically stores v into element i of a and returns the previous
@@ -262,6 +285,7 @@ func Swap[T Atomic](a *Array[T], i int, v T) (old T) {
 		old = T(atomic.SwapUint64((*uint64)(p), uint64(v)))
 	}
 	a.raceAcquire()
+	a.done()
 	return old
 }
 
@@ -277,5 +301,6 @@ func CompareAndSwap[T Atomic](a *Array[T], i int, old, new T) (swapped bool) {
 		swapped = atomic.CompareAndSwapUint64((*uint64)(p), uint64(old), uint64(new))
 	}
 	a.raceAcquire()
+	a.done()
 	return swapped
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/processshared/processshared/internal/futex"
 )
@@ -110,10 +109,11 @@ func (c *Cond) Wait() {
 	}
 }
 
-// WaitContext is Wait that gives up when ctx is done. It always returns
-// holding c.L. It returns nil when woken; ctx.Err() when ctx ended first; an
-// *OwnerDeadError (matching ErrOwnerDead) when c.L's previous holder died;
-// or ErrClosed.
+// WaitContext is Wait that gives up when ctx is done. It returns holding
+// c.L, except after Close. It returns nil when woken; ctx.Err() when ctx
+// ended first; an *OwnerDeadError (matching ErrOwnerDead) when c.L's
+// previous holder died; or ErrClosed when the segment is closed, before or
+// during the wait (c.L is then held by a dead owner, to the others).
 func (c *Cond) WaitContext(ctx context.Context) error { return c.wait(ctx) }
 
 // WaitTimeout is Wait with a timeout. It reports whether it was woken (true)
@@ -134,9 +134,10 @@ func (c *Cond) WaitTimeout(d time.Duration) bool {
 }
 
 func (c *Cond) wait(ctx context.Context) (err error) {
-	if c.s.isClosed() {
+	if !c.s.enter() {
 		return ErrClosed
 	}
+	defer c.s.exit()
 	defer c.s.guard(&err, guarded())
 	var st uint64
 	for {
@@ -152,9 +153,12 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 			break
 		}
 	}
-	c.L.Unlock()
+	c.L.m.unlock()
 	err = c.sleep(ctx, uint32(st))
-	if lerr := c.L.m.lock(context.Background()); lerr != nil && (err == nil || err == ErrClosed) {
+	if err == ErrClosed {
+		return err // the handle is gone, and its locks with it
+	}
+	if lerr := c.L.m.lock(context.Background()); lerr != nil && err == nil {
 		err = lerr
 	}
 	return err
@@ -163,7 +167,7 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 // waitUnregistered unlocks c.L, sleeps for pollInterval or until ctx is
 // done, and locks c.L again.
 func (c *Cond) waitUnregistered(ctx context.Context) error {
-	c.L.Unlock()
+	c.L.m.unlock()
 	t := time.NewTimer(pollInterval)
 	defer t.Stop()
 	var err error
@@ -249,7 +253,7 @@ func (c *Cond) tryState(s0 uint32) (bool, uint64) {
 
 func (c *Cond) acquired() {
 	if raceEnabled {
-		raceAcquire(unsafe.Pointer(&c.l.race))
+		raceAcquire(c.l.race)
 	}
 }
 
@@ -271,13 +275,15 @@ func (c *Cond) leave() {
 }
 
 // Signal wakes one goroutine waiting on c, in any process, if there is one.
-// It is allowed but not required for the caller to hold c.L.
+// It is allowed but not required for the caller to hold c.L. It panics if
+// the segment is closed.
 func (c *Cond) Signal() {
-	if c.s.isClosed() {
-		return
+	if !c.s.enter() {
+		closedPanic("Signal", "cond", c.name, c.s)
 	}
+	defer c.s.exit()
 	if raceEnabled {
-		raceReleaseMerge(unsafe.Pointer(&c.l.race))
+		raceReleaseMerge(c.l.race)
 	}
 	for {
 		st := atomic.LoadUint64(c.state)
@@ -294,13 +300,15 @@ func (c *Cond) Signal() {
 }
 
 // Broadcast wakes all goroutines waiting on c, in every process. It is
-// allowed but not required for the caller to hold c.L.
+// allowed but not required for the caller to hold c.L. It panics if the
+// segment is closed.
 func (c *Cond) Broadcast() {
-	if c.s.isClosed() {
-		return
+	if !c.s.enter() {
+		closedPanic("Broadcast", "cond", c.name, c.s)
 	}
+	defer c.s.exit()
 	if raceEnabled {
-		raceReleaseMerge(unsafe.Pointer(&c.l.race))
+		raceReleaseMerge(c.l.race)
 	}
 	for {
 		st := atomic.LoadUint64(c.state)

@@ -2,7 +2,6 @@ package processshared
 
 import (
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -173,7 +172,6 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 	if err != nil {
 		return 0, err
 	}
-	pid := uint32(os.Getpid())
 	deadline := time.Now().Add(s.timeout)
 	for i := uint64(0); i < n; i++ {
 		e := dir + i*dirEntrySize
@@ -181,7 +179,7 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 		st := atomic.LoadUint32(w)
 		switch {
 		case st == entryEmpty:
-			if !atomic.CompareAndSwapUint32(w, entryEmpty, entryClaimed|pid) {
+			if !atomic.CompareAndSwapUint32(w, entryEmpty, entryClaimed|s.id) {
 				i-- // look at this entry again
 				continue
 			}
@@ -221,11 +219,13 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 		case st == entryDead:
 			continue
 		case st&entryClaimed != 0:
-			claimer := int(st &^ entryClaimed)
-			if !processAlive(claimer, 0) {
+			// The claimer's identity, not its pid: a pid from another
+			// PID namespace would name someone else here.
+			claimer := s.lookup(st &^ entryClaimed)
+			if !claimer.alive {
 				atomic.CompareAndSwapUint32(w, st, entryDead)
 			} else if time.Now().After(deadline) {
-				return 0, fmt.Errorf("%w: object entry %d claimed by pid %d", ErrNotInitialized, i, claimer)
+				return 0, fmt.Errorf("%w: object entry %d claimed by pid %d", ErrNotInitialized, i, claimer.pid)
 			} else {
 				futex.Wait(w, st, futex.Now()+int64(time.Millisecond))
 			}

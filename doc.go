@@ -20,6 +20,21 @@
 // mapping anything, so a foreign or truncated file gives an error, never a
 // crash.
 //
+// On Linux a segment's room is claimed when it is made: Create, OpenOrCreate
+// and NewAnonymous reserve all of its pages (fallocate(2)) before any process
+// maps it. A named segment that /dev/shm cannot hold is refused with an error
+// matching syscall.ENOSPC, instead of killing a process with SIGBUS when it
+// first touches a page there is no room for. So the whole segment is
+// resident (or swapped) and charged to the creating process's memory cgroup
+// from creation, however little of it is used. Named segments count against
+// /dev/shm too: a tmpfs of half the RAM by default, but of 64 MiB in a Docker
+// container (docker run --shm-size changes it). Anonymous segments (memfd)
+// count against memory only; one too large for its memory cgroup meets the
+// cgroup's limit (reclaim, then its OOM killer) at creation, not later.
+// Options.Sparse keeps a segment's file sparse, its pages allocated at first
+// touch, and with it that risk of SIGBUS. Segments on macOS and FreeBSD are
+// always sparse.
+//
 // Inside a segment, objects are found by name, like Boost.Interprocess's
 // find_or_construct: NewMutex, NewCond, NewSemaphore, NewBytes, NewArray and
 // NewSlot create the named object or open the existing one, and opening a
@@ -43,9 +58,45 @@
 // WaitContext, Acquire): a deadline becomes the kernel's timeout and
 // cancellation wakes the waiter.
 //
-// Ownership of a Mutex is per process: a lock word holds the identity of the
-// holding process, not of a goroutine. Any goroutine of the holding process
-// may unlock it, as with sync.Mutex.
+// Ownership of a Mutex, and of Semaphore permits, is per Segment handle: a
+// lock word holds the identity of the handle that locked it, not of a
+// goroutine. Any goroutine using that handle may unlock it, as with
+// sync.Mutex.
+//
+// # Identity
+//
+// Each open Segment handle (each Create, Open, OpenOrCreate, NewAnonymous or
+// Inherit) is an identity of its own: an entry of the segment's process
+// table and that entry's generation, bumped by every claim, so that no two
+// handles ever share one, in one process or many, whatever their PID
+// namespaces. A pid or thread id would not do: it is unique only inside one
+// PID namespace (the containers of a Kubernetes pod, docker run
+// --ipc=shareable and unshare --pid share /dev/shm but not pids, and each
+// may run as pid 1), and the kernel reuses it. So:
+//
+//   - processes in different containers that share /dev/shm exclude each
+//     other correctly, Unlock by a non-holder is refused in any namespace,
+//     and the death of a holder in another namespace is reported as in one;
+//   - two handles in one process exclude each other like two processes;
+//   - Close while holding a Mutex, or Semaphore permits, leaves them to the
+//     others as held by a dead owner (ErrOwnerDead; the permits return),
+//     even if the process opens the segment again at once: the new handle
+//     is another identity.
+//
+// A table entry's generation has k = 31-b bits, where
+// b = bits.Len(MaxProcesses-1): k = 24 with the default 128 entries, k = 21
+// with the largest table (MaxProcessesLimit, 1024 entries); 1 value in 256
+// is skipped (see proc.go), which leaves about 2 million claims of one entry
+// even then. An entry claimed that many times is retired, never reused, so
+// identities never wrap.
+//
+// Liveness is judged by identity: on Linux, by the kernel's death mark on the
+// process's table entry, in any namespace. Where no kernel marks deaths
+// (macOS, FreeBSD, qemu-user, the processshared_nofutex build), a process is
+// judged by its pid and start time, and only from its own PID namespace
+// (recorded in its entry): a holder in another namespace is taken to be
+// alive. ProcessInfo shows a pid with its namespace, and pshared prints one
+// from another namespace as "pid 1 in pid namespace 4026532451".
 //
 // The race detector cannot see synchronization done by atomic operations on
 // shared memory; the locks annotate their acquire and release edges so that
@@ -92,10 +143,14 @@
 //   - Named segments outlive the processes that use them, crashed ones
 //     included, until Remove; the pshared command lists and removes stale
 //     ones.
-//   - Slices and pointers into a segment are valid only until its Close.
-//     After Close, methods return ErrClosed or panic with a message; Close
-//     must not race with calls still in progress on other goroutines, except
-//     for blocked lock calls, which Close wakes and waits for.
+//   - Slices into a segment (Bytes regions read in place, values handed to
+//     callbacks) are valid only until its Close. After Close, methods return
+//     ErrClosed, or panic with an error matching ErrClosed where they have
+//     no error result. Close may race with calls on other goroutines: it
+//     wakes blocked calls, waits for those inside the mapping, and leaves a
+//     private placeholder mapping at the segment's addresses until the
+//     Segment is garbage, so that a racing call never faults and never
+//     writes into another mapping.
 //   - Shared values (Mutex, Cond, Semaphore, Array, ...) must not be copied.
 //   - Any process that can open a segment can write anything into it. The
 //     library checks every offset and size it reads from shared memory

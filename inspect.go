@@ -19,7 +19,12 @@ import (
 // ProcessInfo describes an entry of a segment's process table: a process
 // that has the segment open, or had it open when it died.
 type ProcessInfo struct {
-	PID int
+	// PID is the process's pid in its own PID namespace, PIDNamespace
+	// (the namespace's inode number, 0 if unknown). A pid from a namespace
+	// other than the caller's (PIDNamespace != OwnPIDNamespace()) names a
+	// different process, or none, in the caller's.
+	PID          int
+	PIDNamespace uint64
 
 	// Alive is false once the process has died: the kernel reported its
 	// death through the robust list, or, where it cannot, the pid is gone
@@ -38,20 +43,23 @@ type ProcessInfo struct {
 
 // MutexState is the state of a Mutex at the instant it was read.
 type MutexState struct {
-	Locked      bool
-	HolderPID   int  // the holding process; 0 if free, or if its table entry is gone
-	HolderAlive bool // false if the holder died holding it: the next locker takes it over
-	Waiters     bool // processes may be sleeping on it
-	Consistent  bool // false after a holder died holding it, until MarkConsistent
-	OwnerDeaths int  // holders that died holding it, since it was created
-	DeadPID     int  // the last holder that died holding it, or 0
+	Locked    bool
+	HolderPID int // the holding process; 0 if free, or if its table entry is gone
+	// HolderPIDNamespace is the PID namespace HolderPID belongs to (see
+	// ProcessInfo.PIDNamespace).
+	HolderPIDNamespace uint64
+	HolderAlive        bool // false if the holder died holding it: the next locker takes it over
+	Waiters            bool // processes may be sleeping on it
+	Consistent         bool // false after a holder died holding it, until MarkConsistent
+	OwnerDeaths        int  // holders that died holding it, since it was created
+	DeadPID            int  // the last holder that died holding it, or 0
 }
 
 // SemaphoreState is the state of a Semaphore at the instant it was read.
 type SemaphoreState struct {
 	Value   int // permits available
 	Max     int // the largest value Release may reach; 0 for none
-	Waiters int // goroutines, in all processes, about to sleep or sleeping in Acquire
+	Waiters int // 1 if processes may be sleeping in Acquire, else 0
 	Holders []PermitHolder
 }
 
@@ -59,9 +67,10 @@ type SemaphoreState struct {
 // a dead holder return to the semaphore at the next Acquire that finds too
 // few.
 type PermitHolder struct {
-	PID   int
-	Alive bool
-	Count int
+	PID          int
+	PIDNamespace uint64 // see ProcessInfo.PIDNamespace
+	Alive        bool
+	Count        int
 }
 
 // CondState is the state of a Cond at the instant it was read.
@@ -98,9 +107,10 @@ type SegmentInfo struct {
 	Mode fs.FileMode // permission bits of the file
 	UID  int         // owner of the file
 
-	CreatorPID   int
-	CreatorAlive bool
-	Created      time.Time
+	CreatorPID          int
+	CreatorPIDNamespace uint64 // see ProcessInfo.PIDNamespace
+	CreatorAlive        bool
+	Created             time.Time
 
 	MaxProcesses int   // entries in the process table
 	MaxObjects   int   // entries in the object directory
@@ -114,7 +124,8 @@ type SegmentInfo struct {
 	// if it is kept on purpose between runs), and its creator is not about
 	// to attach to it (a segment nobody ever attached to is stale only
 	// once its creator is dead). A segment whose tables could not be read
-	// is never stale.
+	// is never stale, except one of an older layout version (ErrVersion)
+	// that no process has open or mapped, as far as /proc shows.
 	Stale bool
 
 	// Err is set when the segment's header or tables could not be read
@@ -279,7 +290,8 @@ func (s *Segment) describe(si *SegmentInfo, self uint64, objs []ObjectInfo) (use
 	defer s.guard(&err, guarded())
 	mem, l := s.mem, s.lay
 	si.CreatorPID = int(load32(mem, offCreatorPID))
-	si.CreatorAlive = processAlive(si.CreatorPID, load64(mem, offCreatorStart))
+	si.CreatorPIDNamespace = load64(mem, offCreatorNS)
+	si.CreatorAlive = pidAlive(si.CreatorPID, load64(mem, offCreatorStart), si.CreatorPIDNamespace)
 	if ns := int64(load64(mem, offCreated)); ns != 0 {
 		si.Created = time.Unix(0, ns)
 	}
@@ -306,7 +318,7 @@ func (s *Segment) processes(self uint64) (procs []ProcessInfo, used bool) {
 			continue
 		}
 		pid := int(load32(s.mem, off+slotPID))
-		p := ProcessInfo{PID: pid, Slot: int(i)}
+		p := ProcessInfo{PID: pid, PIDNamespace: load64(s.mem, off+slotPIDNS), Slot: int(i)}
 		if since != 0 {
 			p.Since = time.Unix(0, since)
 		}
@@ -318,12 +330,12 @@ func (s *Segment) processes(self uint64) (procs []ProcessInfo, used bool) {
 		case load32(s.mem, off+slotFlags)&slotRobust != 0:
 			p.Alive = true // the kernel would have set liveDied
 		default:
-			p.Alive = processAlive(pid, load64(s.mem, off+slotStart))
+			p.Alive = pidAlive(pid, load64(s.mem, off+slotStart), p.PIDNamespace)
 		}
 		if self != 0 {
 			p.Self = off == self
 		} else {
-			p.Self = p.Alive && pid == me
+			p.Self = p.Alive && pid == me && p.PIDNamespace == pidNamespace()
 		}
 		procs = append(procs, p)
 	}
@@ -357,15 +369,15 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	case KindMutex:
 		w := load32(mem, off+mtxWord)
 		m := &MutexState{
-			Locked:      w&tidMask != 0,
+			Locked:      w&idMask != 0,
 			Waiters:     w&lockWaiters != 0,
 			Consistent:  load32(mem, off+mtxFlags)&mutexInconsistent == 0,
 			OwnerDeaths: int(load32(mem, off+mtxDeaths)),
 			DeadPID:     int(load32(mem, off+mtxDeadPID)),
 		}
 		if m.Locked {
-			h := s.lookup(w & tidMask)
-			m.HolderPID, m.HolderAlive = h.pid, h.alive
+			h := s.lookup(w & idMask)
+			m.HolderPID, m.HolderAlive, m.HolderPIDNamespace = h.pid, h.alive, h.pidns
 		}
 		st.Mutex = m
 	case KindCond:
@@ -373,9 +385,9 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 		st.Cond = &CondState{Waiters: int(v >> 32 & condMax), Signals: int(v >> 48)}
 	case KindSemaphore:
 		sem := &SemaphoreState{
-			Value:   int(load32(mem, off+semValue)),
+			Value:   int(load32(mem, off+semValue) & semCount),
 			Max:     int(load32(mem, off+semMax)),
-			Waiters: int(load32(mem, off+semWaiters)),
+			Waiters: int(load32(mem, off+semValue) >> 31),
 		}
 		// Held entry i belongs to process table entry i.
 		for i := range min((size-semHeld)/8, s.lay.procCap) {
@@ -384,8 +396,8 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			if n == 0 {
 				continue
 			}
-			h := s.lookupSlot(s.lay.procOff+i*procSlotSize, load32(mem, e))
-			sem.Holders = append(sem.Holders, PermitHolder{PID: h.pid, Alive: h.alive, Count: int(n)})
+			h := s.lookup(load32(mem, e))
+			sem.Holders = append(sem.Holders, PermitHolder{PID: h.pid, PIDNamespace: h.pidns, Alive: h.alive, Count: int(n)})
 		}
 		st.Semaphore = sem
 	case KindSlot:
@@ -399,3 +411,9 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	}
 	return st
 }
+
+// OwnPIDNamespace returns the inode number of the calling process's PID
+// namespace, which names it, or 0 where the system has no PID namespaces or
+// does not tell. Compare it with ProcessInfo.PIDNamespace: a pid is
+// meaningful only in its own namespace.
+func OwnPIDNamespace() uint64 { return pidNamespace() }

@@ -222,9 +222,10 @@ func TestInspectObjects(t *testing.T) {
 		t.Fatalf("semaphore: %+v", ss)
 	}
 	for _, h := range ss.Holders {
-		want := ps.PermitHolder{PID: os.Getpid(), Alive: true, Count: 1}
+		ns := ps.OwnPIDNamespace() // the child's too
+		want := ps.PermitHolder{PID: os.Getpid(), PIDNamespace: ns, Alive: true, Count: 1}
 		if h.PID != os.Getpid() {
-			want = ps.PermitHolder{PID: victim.Process.Pid, Alive: false, Count: 2}
+			want = ps.PermitHolder{PID: victim.Process.Pid, PIDNamespace: ns, Alive: false, Count: 2}
 		}
 		if h != want {
 			t.Errorf("permit holder %+v, want %+v", h, want)

@@ -4,6 +4,7 @@ package processshared
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -84,7 +85,12 @@ func inspectNamed(name string) (SegmentInfo, fileID, error) {
 		}
 		return SegmentInfo{}, fileID{}, &fs.PathError{Op: "inspect", Path: p, Err: err}
 	}
-	defer unix.Close(fd)
+	fdOpen := true
+	defer func() {
+		if fdOpen {
+			unix.Close(fd)
+		}
+	}()
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return SegmentInfo{}, fileID{}, &fs.PathError{Op: "inspect", Path: p, Err: err}
@@ -110,6 +116,14 @@ func inspectNamed(name string) (SegmentInfo, fileID, error) {
 			}
 		}
 		si.Err = err
+		if errors.Is(err, ErrVersion) && ne.Uint32(hdr[offVersion:]) < layoutVersion {
+			// Its tables cannot be read, but whether it is in use can:
+			// nobody can use it if no process has it open or mapped
+			// (this one, once fd is closed).
+			unix.Close(fd)
+			fdOpen = false
+			si.Stale = !openedOrMapped(map[fileID]bool{id: true})[id]
+		}
 		return si, id, nil
 	}
 	si.Size = int64(l.size)

@@ -5,7 +5,7 @@ import (
 	"unsafe"
 )
 
-// Segment layout, version 1. All integers are in the machine's byte order;
+// Segment layout, version 2. All integers are in the machine's byte order;
 // processes of different architectures must not share a segment.
 //
 //	offset  size  field
@@ -22,13 +22,14 @@ import (
 //	56      4     creatorPID
 //	64      8     created      creation time, Unix nanoseconds
 //	72      8     creatorStart creator's start time (clock ticks since boot)
+//	80      8     creatorNS    inode of the creator's PID namespace (0 if unknown)
 //
 // The process table follows the header, then the directory, then the heap.
 // Every offset and count read back from a mapping is checked against the
 // mapping's length before use: other processes may have written anything.
 const (
 	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
-	layoutVersion = 1
+	layoutVersion = 2                  // 2: identities are slot+generation, not thread ids
 	hdrSize       = 256
 
 	offMagic        = 0
@@ -44,19 +45,20 @@ const (
 	offCreatorPID   = 56
 	offCreated      = 64
 	offCreatorStart = 72
+	offCreatorNS    = 80
 
 	procSlotSize = 64
 	dirEntrySize = 128
 	objAlign     = 64 // objects start on their own cache line
-
-	// MaxObjectNameLen is the longest name of an object inside a segment.
-	MaxObjectNameLen = 96
 )
+
+// MaxObjectNameLen is the longest name of an object inside a segment.
+const MaxObjectNameLen = 96
 
 // Fields of a process table slot (procSlotSize bytes).
 //
 //	0   live   uint32  robust futex word: keeper thread id | liveWaiters | liveDied; 0 = free
-//	4   pid    uint32
+//	4   pid    uint32  the process's pid, in its own PID namespace
 //	8   next   uint64  struct robust_list entry; linked into the attaching
 //	                   process's robust list (virtual addresses of that process)
 //	16  start  uint64  the process's start time in clock ticks since boot
@@ -64,6 +66,16 @@ const (
 //	32  flags  uint32  slotRobust when the kernel watches live for this process
 //	36  tid    uint32  the keeper thread id, kept after the kernel clears it
 //	                   from live (it leaves only liveDied|liveWaiters there)
+//	40  gen    uint32  generation of the slot's current (or last) claim; the
+//	                   identity of that claim is gen<<slotBits | index (see
+//	                   identity.go); accessed atomically only
+//	48  pidns  uint64  inode of the process's PID namespace (0 if unknown)
+//
+// The live word is the kernel's: its low 30 bits must be the keeper's
+// namespace-local thread id, which the kernel compares with the dying
+// thread's own (robust-futex-ABI). The identity in lock words is the slot's
+// index and generation, which the segment hands out and which no two
+// claims share.
 const (
 	slotLive   = 0
 	slotPID    = 4
@@ -72,6 +84,8 @@ const (
 	slotSince  = 24
 	slotFlags  = 32
 	slotTID    = 36
+	slotGen    = 40
+	slotPIDNS  = 48
 	slotRobust = 1
 
 	// The kernel's robust-futex ABI: the low 30 bits of a watched word hold the
@@ -84,14 +98,14 @@ const (
 
 // Fields of a directory entry (dirEntrySize bytes).
 //
-//	0   state   uint32 entryEmpty, entryClaimed|pid, entryReady, entryDead
+//	0   state   uint32 entryEmpty, entryClaimed|identity, entryReady, entryDead
 //	4   kind    uint32
 //	8   param   uint32 kind-specific (element size of an Array)
 //	16  off     uint64 object offset in the segment
 //	24  size    uint64 object size
 //	32  name    [96]byte, zero padded
 //
-// An entry goes empty → claimed (by a creator, whose pid is in the state word)
+// An entry goes empty → claimed (by a creator, whose identity is in the state word)
 // → ready, or claimed → empty when there is no room for the object, or claimed
 // → dead when its creator died before publishing it. Ready entries never
 // change again, so a reader that saw entryReady may read the other fields
@@ -107,7 +121,7 @@ const (
 	entryEmpty   = 0
 	entryReady   = 1
 	entryDead    = 2
-	entryClaimed = 0x40000000 // | pid of the claimer
+	entryClaimed = 0x80000000 // | identity of the claimer (31 bits)
 )
 
 func u32at(mem []byte, off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }

@@ -14,6 +14,7 @@ import (
 
 	ps "github.com/processshared/processshared"
 	"github.com/processshared/processshared/internal/childtest"
+	"github.com/processshared/processshared/internal/shmtest"
 )
 
 // Benchmarks of the locks. The cross-process ones run the test binary again
@@ -322,5 +323,56 @@ func BenchmarkCondPingPong(b *testing.B) {
 	b.StopTimer()
 	if err := cmd.Wait(); err != nil {
 		b.Fatal("child:", err)
+	}
+}
+
+// BenchmarkTryLockHeld measures a failing TryLock on a Mutex that another
+// handle holds, with tables of 16 and 1024 entries and the holder in table
+// entry 2 or 1000: finding the holder indexes the table, so the
+// cost must not grow with either. The holder is a handle of this process
+// (its entry is alive, as another process's would be).
+func BenchmarkTryLockHeld(b *testing.B) {
+	for _, c := range []struct{ procs, slot int }{{16, 2}, {1024, 2}, {1024, 1000}} {
+		b.Run("procs="+strconv.Itoa(c.procs)+"/slot="+strconv.Itoa(c.slot), func(b *testing.B) {
+			name := shmtest.Name(b)
+			s, err := ps.Create(name, 4<<20, &ps.Options{MaxProcesses: c.procs})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ps.Remove(name)
+			defer s.Close()
+			// s is entry 0; fill entries up to the holder's.
+			for range c.slot - 1 {
+				f, err := ps.Open(name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+			}
+			h, err := ps.Open(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			if ps.SlotOf(h) != c.slot {
+				b.Fatalf("holder in entry %d, want %d", ps.SlotOf(h), c.slot)
+			}
+			hm, err := ps.NewMutex(h, "m")
+			if err != nil {
+				b.Fatal(err)
+			}
+			hm.Lock()
+			defer hm.Unlock()
+			m, err := ps.NewMutex(s, "m")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if m.TryLock() {
+					b.Fatal("TryLock succeeded on a held mutex")
+				}
+			}
+		})
 	}
 }

@@ -19,8 +19,12 @@ import (
 // NewAnonymous creates a segment of size bytes that has no name in the
 // segment directory. On Linux it is backed by memfd_create(2); the label
 // names it in /proc/PID/fd and for Pass and Inherit. Its size is sealed
-// (F_SEAL_SHRINK, F_SEAL_GROW), so no process can truncate it. It disappears
-// when the last process holding it closes it or exits.
+// (F_SEAL_SHRINK, F_SEAL_GROW), so no process can truncate it. Its pages
+// are reserved before the size is sealed, unless opts.Sparse is set: they
+// count against memory and the memory cgroup (not /dev/shm) from creation,
+// and memory that cannot be had is refused here (an error, or the cgroup's
+// OOM killer), not at a later touch of a page (SIGBUS). It disappears when
+// the last process holding it closes it or exits.
 func NewAnonymous(label string, size int64, opts *Options) (*Segment, error) {
 	if err := checkName(label); err != nil {
 		return nil, err
@@ -34,7 +38,7 @@ func NewAnonymous(label string, size int64, opts *Options) (*Segment, error) {
 		return nil, os.NewSyscallError("memfd_create", err)
 	}
 	f := os.NewFile(uintptr(fd), "memfd:"+label)
-	if err := initFile(f, l); err != nil {
+	if err := initFile(f, l, opts.sparse()); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -54,12 +58,12 @@ func checkDir(create bool) error { return nil }
 // creator that dies half-way leaves nothing behind. Where O_TMPFILE is
 // unavailable it creates the name with O_EXCL and writes the magic number
 // last; openers wait for it.
-func createNamed(name string, l layoutInfo, mode fs.FileMode) (*os.File, error) {
+func createNamed(name string, l layoutInfo, mode fs.FileMode, sparse bool) (*os.File, error) {
 	p := filepath.Join(shmDir, name)
 	fd, err := unix.Open(shmDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode))
 	if err == nil {
 		f := os.NewFile(uintptr(fd), p)
-		if err := initNamed(f, l, mode); err != nil {
+		if err := initNamed(f, l, mode, sparse); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -75,5 +79,5 @@ func createNamed(name string, l layoutInfo, mode fs.FileMode) (*os.File, error) 
 			return nil, &fs.PathError{Op: "create", Path: p, Err: err}
 		}
 	}
-	return createExcl(p, l, mode)
+	return createExcl(p, l, mode, sparse)
 }

@@ -57,7 +57,7 @@ func NewAnonymous(label string, size int64, opts *Options) (*Segment, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := initFile(f, l); err != nil {
+	if err := initFile(f, l, opts.sparse()); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -65,12 +65,12 @@ func NewAnonymous(label string, size int64, opts *Options) (*Segment, error) {
 }
 
 // createNamed creates and initializes the file of a named segment.
-func createNamed(name string, l layoutInfo, mode fs.FileMode) (*os.File, error) {
+func createNamed(name string, l layoutInfo, mode fs.FileMode, sparse bool) (*os.File, error) {
 	p := filepath.Join(shmDir, name)
 	if err := checkDir(true); err != nil {
 		return nil, &fs.PathError{Op: "create", Path: p, Err: err}
 	}
-	return createExcl(p, l, mode)
+	return createExcl(p, l, mode, sparse)
 }
 
 // checkDir checks that shmDir can be trusted with segments: a directory, not

@@ -13,20 +13,19 @@ import (
 
 // The lock word of a Mutex (32 bits, accessed atomically only):
 //
-//	bits 0-29  holder: the keeper thread id of the holding process (see
-//	           robust_linux.go), 0 when unlocked
-//	bit  30    unused (kept clear)
+//	bits 0-30  holder: the identity of the holding Segment handle (see
+//	           proc.go), 0 when unlocked
 //	bit  31    lockWaiters: a process may be sleeping on the word
 //
-// Transitions:
+// Transitions (the step names are the model's, internal/model):
 //
-//	0          → tid             Lock, fast path (CAS)
-//	0          → tid|waiters     Lock after sleeping: others may still sleep,
+//	0          → id              Lock, fast path (CAS)
+//	0          → id|waiters      Lock after sleeping: others may still sleep,
 //	                             so the next Unlock must wake one
-//	tid        → tid|waiters     a waiter, before it sleeps
-//	tid        → 0               Unlock, fast path (CAS): no syscall
-//	tid|waiters→ 0 + FUTEX_WAKE  Unlock with sleepers: wakes one process
-//	dead|w     → tid|w           a waiter that found the holder dead
+//	h          → h|waiters       a waiter, before it sleeps
+//	id         → 0               Unlock, fast path (CAS): no syscall
+//	id|waiters → 0 + FUTEX_WAKE  Unlock with sleepers: wakes one process
+//	dead|w     → id|w            a waiter that found the holder dead
 //
 // This is Drepper's mutex 3 ("Futexes Are Tricky") with the holder's
 // identity in place of "1". The naive design, a 0/1 word and a FUTEX_WAKE on
@@ -34,9 +33,16 @@ import (
 // the holder's identity in the word nobody could tell, after a crash, that
 // the holder is gone.
 //
-// The identity is per process, not per goroutine: any goroutine of the
-// holding process may unlock, as with sync.Mutex, and a second Lock in the
-// holding process blocks.
+// A sleeper that was woken takes the lock or passes the wake on: Unlock
+// cleared the waiters bit and woke one process, and if that process returns
+// without the lock (its context ended, or Close), the other sleepers would
+// sleep on a free lock that no later fast-path Unlock wakes. So a sleeper
+// that gives up after sleeping wakes one more (a spurious wake-up at worst).
+//
+// The identity is per Segment handle, not per goroutine: any goroutine
+// using the handle may unlock, as with sync.Mutex, and a second Lock through
+// the same handle blocks. Two handles, in one process or two, exclude each
+// other.
 //
 // Next to the word (accessed atomically only):
 //
@@ -70,7 +76,7 @@ type mutexCore struct {
 	closed *uint32 // &s.closed, one load nearer for the fast paths
 	word   *uint32
 	flags  *uint32
-	tid    uint32
+	id     identity
 	l      *local
 	name   string
 }
@@ -83,21 +89,16 @@ func newMutexCore(s *Segment, off uint64, name string) *mutexCore {
 		closed: &s.closed,
 		word:   u32at(s.mem, off+mtxWord),
 		flags:  u32at(s.mem, off+mtxFlags),
-		tid:    s.tid,
+		id:     s.id,
 		l:      s.local(off),
 		name:   name,
 	}
 }
 
-func (m *mutexCore) raceAddr() unsafe.Pointer { return unsafe.Pointer(&m.l.race) }
-
 // lock acquires m. It returns nil; or an *OwnerDeadError, holding the lock;
-// or ctx.Err() or ErrClosed, not holding it.
+// or ctx.Err() or ErrClosed, not holding it. The caller holds m.s.enter().
 func (m *mutexCore) lock(ctx context.Context) error {
-	if m.s.isClosed() {
-		return ErrClosed
-	}
-	if atomic.CompareAndSwapUint32(m.word, 0, m.tid) {
+	if atomic.CompareAndSwapUint32(m.word, 0, m.id) { // step: mutex.lock.fast_cas
 		return m.acquired()
 	}
 	return m.lockSlow(ctx)
@@ -105,7 +106,7 @@ func (m *mutexCore) lock(ctx context.Context) error {
 
 func (m *mutexCore) acquired() error {
 	if raceEnabled {
-		raceAcquire(m.raceAddr())
+		raceAcquire(m.l.race)
 	}
 	if atomic.LoadUint32(m.flags)&mutexInconsistent != 0 {
 		return m.deadError()
@@ -117,27 +118,25 @@ func (m *mutexCore) deadError() error {
 	return &OwnerDeadError{Object: m.name, DeadPID: int(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Pointer(m.word), mtxDeadPID))))}
 }
 
-// tryLock acquires m if it is free, or if its holder is dead.
+// tryLock acquires m if it is free, or if its holder is dead. The caller
+// holds m.s.enter().
 func (m *mutexCore) tryLock() (bool, error) {
-	if m.s.isClosed() {
-		return false, ErrClosed
-	}
 	for {
 		v := atomic.LoadUint32(m.word)
 		if v == 0 {
-			if atomic.CompareAndSwapUint32(m.word, 0, m.tid) {
+			if atomic.CompareAndSwapUint32(m.word, 0, m.id) {
 				return true, m.acquired()
 			}
 			continue
 		}
-		if v&tidMask == m.tid {
+		if v&idMask == m.id {
 			return false, nil
 		}
-		h := m.s.lookup(v & tidMask)
+		h := m.s.lookup(v & idMask)
 		if h.alive {
 			return false, nil
 		}
-		if atomic.CompareAndSwapUint32(m.word, v, m.tid|v&lockWaiters) {
+		if atomic.CompareAndSwapUint32(m.word, v, m.id|v&lockWaiters) {
 			return true, m.takeover(h.pid)
 		}
 	}
@@ -150,43 +149,57 @@ func (m *mutexCore) takeover(deadPID int) error {
 	atomic.AddUint32((*uint32)(unsafe.Add(base, mtxDeaths)), 1)
 	atomic.OrUint32(m.flags, mutexInconsistent)
 	if raceEnabled {
-		raceAcquire(m.raceAddr())
+		raceAcquire(m.l.race)
 	}
 	return m.deadError()
 }
 
+// lockSlow is lock after the fast path failed. The caller holds
+// m.s.enter().
+//
+// States of one sleeping goroutine (steps of internal/model's Mutex):
+//
+//	spin     a few loads and CASes of a free word
+//	token    waiting for the process-local token (local): at most one
+//	         goroutine per handle and object sleeps in the kernel
+//	look     read the word: free → take it keeping the waiters bit;
+//	         held by a dead identity → take it over (OwnerDeadError);
+//	         held by a live one → watch its live word, set lockWaiters
+//	sleep    futex_waitv on the word, the cancel word and the holder's
+//	         live word; back to look when woken
+//	give up  ctx done or Close: wake one more sleeper (passes the wake
+//	         on) and return without the lock
 func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 	defer m.s.guard(&err, guarded())
 	for range spinTries {
-		if atomic.LoadUint32(m.word) == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.tid) {
+		if atomic.LoadUint32(m.word) == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.id) { // step: mutex.lock.spin_cas
 			return m.acquired()
 		}
 		pause()
 	}
-	if !m.s.enter() {
-		return ErrClosed
-	}
-	defer m.s.exit()
-	if err := m.l.acquire(ctx, m.s); err != nil {
+	if err := m.l.acquire(ctx, m.s); err != nil { // step: mutex.lock.token
 		return err
 	}
-	defer m.l.release()
+	defer m.l.release() // step: mutex.lock.token_release
+	// If this process is woken and dies before it takes the lock, the
+	// kernel passes the wake on (see armPending).
+	defer armPending(m.word)() // step: mutex.lock.arm_pending
 	for {
-		v := atomic.LoadUint32(m.word)
+		v := atomic.LoadUint32(m.word) // step: mutex.lock.load
 		if v == 0 {
 			// Others may be sleeping: keep the waiters bit so our Unlock
 			// wakes one of them.
-			if atomic.CompareAndSwapUint32(m.word, 0, m.tid|lockWaiters) {
+			if atomic.CompareAndSwapUint32(m.word, 0, m.id|lockWaiters) { // step: mutex.lock.cas_waiters
 				return m.acquired()
 			}
 			continue
 		}
 		var lives []liveRef
 		poll := false
-		if owner := v & tidMask; owner != m.tid {
+		if owner := v & idMask; owner != m.id {
 			h := m.s.lookup(owner)
 			if !h.alive {
-				if atomic.CompareAndSwapUint32(m.word, v, m.tid|v&lockWaiters) {
+				if atomic.CompareAndSwapUint32(m.word, v, m.id|v&lockWaiters) { // step: mutex.lock.takeover
 					return m.takeover(h.pid)
 				}
 				continue
@@ -194,7 +207,7 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 			if h.live == nil {
 				poll = true // its death will not wake us
 			} else {
-				l, ok := watch(h)
+				l, ok := watch(h) // step: mutex.lock.watch
 				if !ok {
 					continue
 				}
@@ -202,26 +215,27 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 			}
 		}
 		if v&lockWaiters == 0 {
-			if !atomic.CompareAndSwapUint32(m.word, v, v|lockWaiters) {
+			if !atomic.CompareAndSwapUint32(m.word, v, v|lockWaiters) { // step: mutex.lock.set_waiters
 				continue
 			}
 			v |= lockWaiters
 		}
-		if err := m.s.sleep(ctx, m.word, v, lives, poll); err != nil {
+		err := m.s.sleep(ctx, m.word, v, lives, poll) // step: mutex.lock.sleep
+		if err != nil {
+			// This sleeper may have taken the wake of an Unlock.
+			futex.Wake(m.word, 1) // step: mutex.lock.pass_wake
 			return err
 		}
 	}
 }
 
-// unlock releases m. It panics if this process does not hold m.
+// unlock releases m, which the caller holds m.s.enter() for. It panics if
+// this handle does not hold m.
 func (m *mutexCore) unlock() {
-	if m.s.isClosed() {
-		panic(fmt.Sprintf("processshared: Unlock of mutex %q after its segment %q was closed", m.name, m.s.name))
-	}
 	if raceEnabled {
-		raceReleaseMerge(m.raceAddr())
+		raceReleaseMerge(m.l.race)
 	}
-	if atomic.CompareAndSwapUint32(m.word, m.tid, 0) {
+	if atomic.CompareAndSwapUint32(m.word, m.id, 0) { // step: mutex.unlock.fast_cas
 		return
 	}
 	m.unlockSlow()
@@ -230,12 +244,12 @@ func (m *mutexCore) unlock() {
 func (m *mutexCore) unlockSlow() {
 	for {
 		v := atomic.LoadUint32(m.word)
-		if v&tidMask != m.tid {
+		if v&idMask != m.id {
 			panic(&NotOwnerError{Object: m.name, HolderPID: m.holderPID(v), CallerPID: os.Getpid()})
 		}
-		if atomic.CompareAndSwapUint32(m.word, v, 0) {
+		if atomic.CompareAndSwapUint32(m.word, v, 0) { // step: mutex.unlock.cas
 			if v&lockWaiters != 0 {
-				futex.Wake(m.word, 1)
+				futex.Wake(m.word, 1) // step: mutex.unlock.wake
 			}
 			return
 		}
@@ -243,29 +257,40 @@ func (m *mutexCore) unlockSlow() {
 }
 
 func (m *mutexCore) holderPID(v uint32) int {
-	if v&tidMask == 0 {
+	if v&idMask == 0 {
 		return 0
 	}
-	return m.s.pidOf(v & tidMask)
+	return m.s.pidOf(v & idMask)
+}
+
+// closedPanic panics for a call of method on an object of a closed segment.
+func closedPanic(method, kind, name string, s *Segment) {
+	panic(fmt.Errorf("processshared: %s of %s %q after %v was closed: %w", method, kind, name, s, ErrClosed))
 }
 
 // A Mutex is a mutual exclusion lock shared by processes. Obtain one with
 // NewMutex; the zero value is not usable. A Mutex must not be copied.
 //
-// Ownership is per process: any goroutine of the holding process may Unlock
-// it, as with sync.Mutex, and a Lock in a process that already holds it
-// blocks. Unlock by a process that does not hold it panics with a
-// *NotOwnerError naming the holder.
+// Ownership is per Segment handle: any goroutine using the handle that
+// locked it may Unlock it, as with sync.Mutex, and a Lock through that
+// handle while it holds the Mutex blocks. Two handles on one segment, in one
+// process or two, exclude each other like two processes. Unlock through a
+// handle that does not hold it panics with a *NotOwnerError naming the
+// holder.
 //
 // In the terminology of the Go memory model, the n'th call to Unlock, in any
 // process, "synchronizes before" the m'th call to Lock returns, for any n < m.
 //
 // If the holding process dies, at any instant and in any way (SIGKILL
-// included), the next locker acquires the Mutex without delay and is told:
-// LockContext returns an error matching ErrOwnerDead, and Consistent reports
-// false. Every later Lock is told the same, until a holder that has repaired
-// the state the Mutex protects calls MarkConsistent. The Mutex never becomes
-// unusable (unlike pthread's ENOTRECOVERABLE).
+// included), or closes its Segment while holding the Mutex, the next locker
+// acquires the Mutex without delay and is told: LockContext returns an
+// error matching ErrOwnerDead, and Consistent reports false. Every later
+// Lock is told the same, until a holder that has repaired the state the
+// Mutex protects calls MarkConsistent. The Mutex never becomes unusable
+// (unlike pthread's ENOTRECOVERABLE).
+//
+// After its Segment is closed, LockContext returns ErrClosed and every other
+// method but Name panics with an error matching ErrClosed.
 type Mutex struct {
 	m mutexCore
 }
@@ -283,12 +308,31 @@ func NewMutex(s *Segment, name string) (*Mutex, error) {
 // Name returns the Mutex's name in its segment.
 func (m *Mutex) Name() string { return m.m.name }
 
-// lockSlow is Lock after its fast path failed.
+// lockSlow is Lock after its fast path failed, or after it succeeded on a
+// segment closed meanwhile. It spins first, outside the mapping (as the
+// fast path runs, and with its check of closed after the CAS), so that a
+// lock that frees within a few tries costs no more than the fast path.
 func (m *Mutex) lockSlow() {
-	err := m.m.lock(context.Background())
+	for range spinTries {
+		if atomic.LoadUint32(m.m.closed) != 0 {
+			break
+		}
+		if atomic.LoadUint32(m.m.word) == 0 && atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) { // step: mutex.lock.spin_cas
+			if atomic.LoadUint32(m.m.closed) != 0 {
+				break
+			}
+			m.m.acquired() // Lock reports a dead owner through Consistent
+			return
+		}
+		pause()
+	}
+	err := m.lockContext(context.Background())
 	if err != nil {
 		if _, dead := err.(*OwnerDeadError); !dead {
-			panic(fmt.Sprintf("processshared: Lock of mutex %q: %v", m.m.name, err))
+			if err == ErrClosed {
+				closedPanic("Lock", "mutex", m.m.name, m.m.s)
+			}
+			panic(fmt.Errorf("processshared: Lock of mutex %q: %w", m.m.name, err))
 		}
 	}
 }
@@ -296,60 +340,110 @@ func (m *Mutex) lockSlow() {
 // LockContext locks m, or returns ctx.Err() if ctx is done first (an error
 // satisfying errors.Is(err, context.DeadlineExceeded) for a deadline). A
 // deadline becomes the kernel's wait timeout; cancellation wakes the waiter.
-// If the previous holder died, or the state is still marked inconsistent,
-// LockContext acquires m and returns an *OwnerDeadError (matching
-// ErrOwnerDead): the caller holds m and must repair the protected state. It
-// returns ErrClosed if the segment is closed.
+// It returns ErrClosed if the segment is closed, or closed while it waits.
+//
+// If the previous holder died, or closed its Segment holding m, or the
+// state is still marked inconsistent, LockContext acquires m and returns an
+// *OwnerDeadError (matching ErrOwnerDead). The caller then holds m and must
+// repair the protected state, and Unlock m: check for ErrOwnerDead before
+// any other error (see the example).
 func (m *Mutex) LockContext(ctx context.Context) (err error) {
+	return m.lockContext(ctx)
+}
+
+func (m *Mutex) lockContext(ctx context.Context) (err error) {
+	if !m.m.s.enter() {
+		return ErrClosed
+	}
+	defer m.m.s.exit()
 	defer m.m.s.guard(&err, guarded())
 	return m.m.lock(ctx)
 }
 
 // TryLock tries to lock m and reports whether it succeeded. It never blocks.
 // It succeeds if m is free or its holder is dead; in the second case
-// Consistent reports false.
+// Consistent reports false. It panics if the segment is closed.
 func (m *Mutex) TryLock() bool {
 	ok, err := m.tryLock()
+	if err == ErrClosed {
+		closedPanic("TryLock", "mutex", m.m.name, m.m.s)
+	}
 	return ok && err == nil || errors.Is(err, ErrOwnerDead)
 }
 
 func (m *Mutex) tryLock() (ok bool, err error) {
+	if !m.m.s.enter() {
+		return false, ErrClosed
+	}
+	defer m.m.s.exit()
 	defer m.m.s.guard(&err, guarded())
 	return m.m.tryLock()
 }
 
-// Locked reports whether m is held, by any process, at the instant of the call.
-func (m *Mutex) Locked() bool {
-	return !m.m.s.isClosed() && atomic.LoadUint32(m.m.word)&tidMask != 0
+// unlockSlow is Unlock after its fast path failed. It does not enter the
+// mapping: like the fast path it is a CAS (and a FUTEX_WAKE, harmless on
+// Close's placeholder), and it checks closed again before it blames the
+// caller for not holding m.
+func (m *Mutex) unlockSlow() {
+	if m.m.s.isClosed() {
+		closedPanic("Unlock", "mutex", m.m.name, m.m.s)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(*NotOwnerError); ok && m.m.s.isClosed() {
+				closedPanic("Unlock", "mutex", m.m.name, m.m.s)
+			}
+			panic(r)
+		}
+	}()
+	m.m.unlockSlow()
+}
+
+// query runs f, which reads m's words, inside the mapping; it panics if
+// the segment is closed.
+func (m *Mutex) query(method string, f func()) {
+	if !m.m.s.enter() {
+		closedPanic(method, "mutex", m.m.name, m.m.s)
+	}
+	defer m.m.s.exit()
+	f()
+}
+
+// Locked reports whether m is held, by any process, at the instant of the
+// call. It panics if the segment is closed.
+func (m *Mutex) Locked() (locked bool) {
+	m.query("Locked", func() { locked = atomic.LoadUint32(m.m.word)&idMask != 0 })
+	return locked
 }
 
 // HolderPID returns the pid of the process holding m, or 0 if m is free or
-// its holder's pid is not known (it died and its table entry was reused).
-func (m *Mutex) HolderPID() int {
-	if m.m.s.isClosed() {
-		return 0
-	}
-	return m.m.holderPID(atomic.LoadUint32(m.m.word))
+// its holder's pid is not known. The pid is the one the holder has in its
+// own PID namespace, which may not be the caller's. It panics if the
+// segment is closed.
+func (m *Mutex) HolderPID() (pid int) {
+	m.query("HolderPID", func() { pid = m.m.holderPID(atomic.LoadUint32(m.m.word)) })
+	return pid
 }
 
 // Consistent reports whether the state m protects is consistent: false after
-// a holder died holding m, until MarkConsistent.
-func (m *Mutex) Consistent() bool {
-	return m.m.s.isClosed() || atomic.LoadUint32(m.m.flags)&mutexInconsistent == 0
+// a holder died holding m, until MarkConsistent. It panics if the segment
+// is closed.
+func (m *Mutex) Consistent() (ok bool) {
+	m.query("Consistent", func() { ok = atomic.LoadUint32(m.m.flags)&mutexInconsistent == 0 })
+	return ok
 }
 
 // MarkConsistent declares the state m protects repaired after a holder's
-// death. Call it while holding m.
+// death. Call it while holding m. It panics if the segment is closed.
 func (m *Mutex) MarkConsistent() {
-	if !m.m.s.isClosed() {
-		atomic.AndUint32(m.m.flags, ^uint32(mutexInconsistent))
-	}
+	m.query("MarkConsistent", func() { atomic.AndUint32(m.m.flags, ^uint32(mutexInconsistent)) })
 }
 
-// OwnerDeaths returns how many times a holder of m died holding it.
-func (m *Mutex) OwnerDeaths() int {
-	if m.m.s.isClosed() {
-		return 0
-	}
-	return int(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Pointer(m.m.word), mtxDeaths))))
+// OwnerDeaths returns how many times a holder of m died holding it. It
+// panics if the segment is closed.
+func (m *Mutex) OwnerDeaths() (n int) {
+	m.query("OwnerDeaths", func() {
+		n = int(atomic.LoadUint32((*uint32)(unsafe.Add(unsafe.Pointer(m.m.word), mtxDeaths))))
+	})
+	return n
 }

@@ -209,7 +209,7 @@ func NewSlot(s *Segment, name string, capacity int, opts ...SlotOption) (*Slot, 
 		cap:   capacity,
 		codec: o.codec,
 		mu:    newMutexCore(s, off+slLock, name),
-		race:  unsafe.Pointer(&s.local(off + slGen).race),
+		race:  s.local(off + slGen).race,
 	}, nil
 }
 
@@ -249,16 +249,15 @@ func (sl *Slot) StoreBytes(p []byte) (err error) {
 	if len(p) > sl.cap {
 		return sl.errorf("%w: %d bytes, capacity %d", ErrTooLarge, len(p), sl.cap)
 	}
+	if !sl.s.enter() {
+		return sl.errorf("store: %w", ErrClosed)
+	}
+	defer sl.s.exit()
 	defer sl.s.guard(&err, guarded())
 	err = sl.mu.lock(context.Background())
 	if err != nil && !errors.Is(err, ErrOwnerDead) {
 		return sl.errorf("store: %w", err)
 	}
-	if !sl.s.enter() {
-		// Still holding the lock: Close made this process a dead owner.
-		return sl.errorf("store: %w", ErrClosed)
-	}
-	defer sl.s.exit()
 	if err != nil {
 		// A writer died holding the lock. It was filling the unpublished
 		// buffer, which this write overwrites; the slot is consistent.
@@ -371,14 +370,14 @@ func (sl *Slot) appendLockFree(dst []byte) (_ []byte, done bool, err error) {
 // appendLocked is AppendBytes for a reader that writers keep overtaking: it
 // holds the writer lock while it copies.
 func (sl *Slot) appendLocked(dst []byte) ([]byte, error) {
-	err := sl.mu.lock(context.Background())
-	if err != nil && !errors.Is(err, ErrOwnerDead) {
-		return dst, sl.errorf("load: %w", err)
-	}
 	if !sl.s.enter() {
 		return dst, sl.errorf("load: %w", ErrClosed)
 	}
 	defer sl.s.exit()
+	err := sl.mu.lock(context.Background())
+	if err != nil && !errors.Is(err, ErrOwnerDead) {
+		return dst, sl.errorf("load: %w", err)
+	}
 	defer sl.mu.unlock()
 	g := atomic.LoadUint64(u64at(sl.mem, slGen))
 	if g == 0 {

@@ -2,30 +2,131 @@ package processshared
 
 import (
 	"fmt"
+	"math/bits"
 	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
 )
 
-// attach claims a slot in the segment's process table for this Segment and
-// puts it on the keeper's robust list.
+// Identity.
 //
-// The slot's live word goes 0 → keeper tid (claimed and alive). The kernel
-// sets liveDied when the process dies; a later attach may reclaim a slot whose
-// word has liveDied set. Before the claiming CAS the node is made the list's
-// pending operation, so a process killed between the CAS and the link is
-// still reported dead.
+// Every open Segment handle has an identity that no other handle attached to
+// the segment shares, in any process and any PID namespace, for as long as
+// anything may refer to it: lock words, Semaphore held entries and directory
+// claims record it. A pid or thread id cannot serve: it is unique only
+// inside one PID namespace (each container of a Kubernetes pod may have pid
+// 1), and the kernel reuses it.
+//
+// An identity is the handle's process-table slot index and the slot's
+// generation at the time of its claim:
+//
+//	identity = gen<<slotBits | index      (31 bits; 0 is no identity)
+//
+// slotBits is the number of bits the segment's MaxProcesses needs
+// (bits.Len(MaxProcesses-1), at least 1), so a slot has k = 31-slotBits
+// bits of generation: with the largest table (MaxProcessesLimit, 1024
+// slots) k = 21; with the default 128 slots k = 24. Every claim of a slot
+// bumps its generation, so a closed or dead handle's identity never becomes
+// valid again. A slot whose generation is exhausted is retired: attach never
+// claims it again, so identities never wrap.
+//
+// Generations whose identity's low 30 bits are below 2^22 (PID_MAX_LIMIT,
+// above every thread id) are skipped, 1 in 256 of them: the kernel compares
+// the low 30 bits of a futex word named by a robust list with the dying
+// thread's id (robust-futex-ABI), and a sleeper names the lock word it
+// sleeps on in its robust list (see robustSleep), so an identity must never
+// look like a thread id there. That leaves 2^k·255/256 claims per slot:
+// about 2.09 million with 1024 slots.
+//
+// The holder of an identity is found by indexing the table, never by a scan:
+// it is alive while its slot's generation still equals gen and the slot's
+// live word is set and not marked dead by the kernel (or, where no kernel
+// marks deaths, while its pid and start time still match, judged only from
+// the same PID namespace).
+//
+// A slot's claim (attach), in order:
+//
+//	A1  live: 0 or dead → keeper tid        CAS; the list op is pending first,
+//	                                        so a death right after is marked
+//	A2  gen: g → g+1                        the old identity is now dead
+//	A3  live: clear liveWaiters, wake all   any sleeper waiting for the old
+//	                                        identity's death looks again
+//
+// Between A1 and A2 the old identity looks alive, with the newcomer's live
+// word. A process waiting for the old identity's death sets liveWaiters in
+// the live word and then re-reads gen before it sleeps (watch). If its
+// re-read came before A2, A3 sees its liveWaiters bit, changes the word and
+// wakes it; if after, it sees the new gen and does not sleep. Without A3 it
+// would sleep until the newcomer dies, or forever.
+//
+// A handle's release (detach, on Close): its list entry is unlinked and its
+// live word set to 0, and everyone sleeping on the word is woken: its
+// identity is dead from then on (it stays so, since only a later claim,
+// which bumps the generation, reuses the slot).
+type identity = uint32
+
+const (
+	idMask = 0x7fffffff // the identity bits of a lock word
+
+	// MaxProcessesLimit is the largest MaxProcesses a segment may have. The
+	// identity of a handle (a table slot and the slot's generation) must fit
+	// in 31 bits of a lock word, with at least 20 bits of generation.
+	MaxProcessesLimit = 1024
+
+	// maxTID bounds every thread id (PID_MAX_LIMIT on 64-bit Linux): an
+	// identity's low 30 bits are never below it.
+	maxTID = 1 << 22
+)
+
+// slotBitsFor returns the bits of an identity that hold the slot index in a
+// table of procCap slots.
+func slotBitsFor(procCap uint64) uint {
+	return uint(max(1, bits.Len64(procCap-1)))
+}
+
+// nextGen returns the generation that follows g, or 0 if g was the last: the
+// slot is then retired. It skips the generations whose identities could be
+// taken for a thread id (see maxTID).
+func (l *layoutInfo) nextGen(g uint32) uint32 {
+	g++
+	low := uint32(1)<<(30-l.slotBits) - 1 // the generation bits below bit 30 of an identity
+	if g&low < maxTID>>l.slotBits {
+		g += maxTID>>l.slotBits - g&low
+	}
+	if g >= 1<<(31-l.slotBits) {
+		return 0
+	}
+	return g
+}
+
+// ident returns the identity of the claim of slot index i at generation gen.
+func (l *layoutInfo) ident(i uint64, gen uint32) identity {
+	return gen<<l.slotBits | uint32(i)
+}
+
+// slotOf returns the table offset of the slot that identity id names, and
+// its generation; ok is false for an identity that names no slot.
+func (l *layoutInfo) slotOf(id identity) (off uint64, gen uint32, ok bool) {
+	i := uint64(id & (1<<l.slotBits - 1))
+	gen = id >> l.slotBits
+	if gen == 0 || i >= l.procCap {
+		return 0, 0, false
+	}
+	return l.procOff + i*procSlotSize, gen, true
+}
+
+// attach claims a slot in the segment's process table for this Segment and
+// puts it on the keeper's robust list. See "A slot's claim" above.
 func (s *Segment) attach() error {
 	k := theKeeper()
-	s.tid = k.tid
 	procOff, procCap := s.lay.procOff, s.lay.procCap
 	pid := uint32(os.Getpid())
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	// Free slots first; a dead process's slot only when none is left, so
-	// that its identity stays known (for OwnerDeadError and inspection) as
-	// long as possible.
+	// that its pid stays known (for OwnerDeadError and inspection) as long
+	// as possible.
 	for _, reuse := range []bool{false, true} {
 		for i := range procCap {
 			off := procOff + i*procSlotSize
@@ -34,24 +135,47 @@ func (s *Segment) attach() error {
 			if v != 0 && (!reuse || v&liveDied == 0) {
 				continue
 			}
+			if s.lay.nextGen(load32(s.mem, off+slotGen)) == 0 {
+				continue // retired
+			}
 			node := unsafe.Pointer(&s.mem[off+slotNext])
 			k.setPending(node)
-			if !atomic.CompareAndSwapUint32(w, v, k.tid) {
+			if !atomic.CompareAndSwapUint32(w, v, k.tid) { // A1
 				k.setPending(nil)
+				continue
+			}
+			// The slot is ours: nobody else writes its fields now. Read
+			// gen again, since others may have claimed and released the
+			// slot since the first read.
+			gen := s.lay.nextGen(load32(s.mem, off+slotGen))
+			if gen == 0 {
+				atomic.StoreUint32(w, liveDied) // retire it: dead, no tid
+				k.setPending(nil)
+				wakeAll(w)
 				continue
 			}
 			store32(s.mem, off+slotPID, pid)
 			store32(s.mem, off+slotTID, k.tid)
 			store64(s.mem, off+slotStart, processStart(int(pid)))
 			store64(s.mem, off+slotSince, uint64(time.Now().UnixNano()))
+			store64(s.mem, off+slotPIDNS, pidNamespace())
 			flags := uint32(0)
 			if k.robust {
 				flags = slotRobust
 			}
 			store32(s.mem, off+slotFlags, flags)
+			store32(s.mem, off+slotGen, gen) // A2
+			for {                            // A3
+				v := atomic.LoadUint32(w)
+				if v&liveWaiters == 0 || atomic.CompareAndSwapUint32(w, v, v&^liveWaiters) {
+					break
+				}
+			}
+			wakeAll(w)
 			k.link(node)
 			k.setPending(nil)
 			s.slot = off
+			s.id = s.lay.ident(i, gen)
 			return nil
 		}
 	}
@@ -59,7 +183,8 @@ func (s *Segment) attach() error {
 }
 
 // detach takes this Segment's slot off the robust list and frees it. Waiters
-// sleeping on the slot's live word are woken: to them this process is gone.
+// sleeping on the slot's live word are woken: to them this handle is gone,
+// and the locks it holds are held by a dead owner.
 func (s *Segment) detach() {
 	k := theKeeper()
 	func() {
@@ -67,7 +192,6 @@ func (s *Segment) detach() {
 		defer k.mu.Unlock() // unlink may fault on a truncated file (see guard)
 		k.unlink(unsafe.Pointer(&s.mem[s.slot+slotNext]))
 	}()
-	store32(s.mem, s.slot+slotPID, 0)
 	w := u32at(s.mem, s.slot+slotLive)
 	atomic.StoreUint32(w, 0)
 	wakeAll(w)
@@ -77,61 +201,60 @@ func (s *Segment) detach() {
 type holder struct {
 	alive bool
 	pid   int
+	pidns uint64  // its PID namespace, 0 if unknown
 	live  *uint32 // the holder's live word, to sleep on; nil if not robust
 	val   uint32  // the value live held
+	gen   *uint32 // the holder's slot generation word
+	g     uint32  // the generation of its identity
 }
 
-// lookup finds the process whose keeper thread id is tid. A process is alive
-// if it has a slot whose live word holds tid without liveDied; for a process
-// whose kernel does not watch its slot (no robust list), the pid is also
-// checked.
-func (s *Segment) lookup(tid uint32) holder {
-	procOff, procCap := s.lay.procOff, s.lay.procCap
-	for i := range procCap {
-		off := procOff + i*procSlotSize
-		w := u32at(s.mem, off+slotLive)
-		v := atomic.LoadUint32(w)
-		if tid == 0 || v&tidMask != tid && (v&liveDied == 0 || load32(s.mem, off+slotTID) != tid) {
-			continue
-		}
-		h := holder{pid: int(load32(s.mem, off+slotPID))}
-		if v&liveDied != 0 {
-			return h // the kernel found it dead (and cleared the tid from live)
-		}
-		if load32(s.mem, off+slotFlags)&slotRobust == 0 {
-			h.alive = tid == s.tid || processAlive(h.pid, load64(s.mem, off+slotStart))
-			return h
-		}
-		h.alive, h.live, h.val = true, w, v
-		return h
-	}
-	return holder{}
-}
-
-// pidOf returns the pid of the process whose keeper thread id is tid, or 0.
-func (s *Segment) pidOf(tid uint32) int {
-	if tid == s.tid {
-		return os.Getpid()
-	}
-	return s.lookup(tid).pid
-}
-
-// lookupSlot is lookup for a process known to have used the table slot at
-// off: it is alive if the slot still holds tid without liveDied.
-func (s *Segment) lookupSlot(off uint64, tid uint32) holder {
-	if off+procSlotSize > uint64(len(s.mem)) {
-		return holder{alive: true}
+// lookup finds the holder of identity id by indexing the process table. It
+// reads the live word before the generation (see "A slot's claim"). An
+// identity that names no slot (0, or garbage written by another process) has
+// a dead holder with pid 0.
+func (s *Segment) lookup(id identity) holder {
+	off, g, ok := s.lay.slotOf(id)
+	if !ok {
+		return holder{}
 	}
 	w := u32at(s.mem, off+slotLive)
 	v := atomic.LoadUint32(w)
-	if v&tidMask != tid || v&liveDied != 0 {
-		return holder{pid: int(load32(s.mem, off+slotPID))}
+	gw := u32at(s.mem, off+slotGen)
+	if atomic.LoadUint32(gw) != g {
+		return holder{} // the slot was claimed again since: long gone
 	}
-	h := holder{alive: true, pid: int(load32(s.mem, off+slotPID))}
-	if load32(s.mem, off+slotFlags)&slotRobust == 0 {
-		h.alive = tid == s.tid || processAlive(h.pid, load64(s.mem, off+slotStart))
+	h := holder{pid: int(load32(s.mem, off+slotPID)), pidns: load64(s.mem, off+slotPIDNS)}
+	if v == 0 || v&liveDied != 0 {
+		return h // closed, or the kernel found it dead
+	}
+	if id == s.id {
+		h.alive = true
 		return h
 	}
-	h.live, h.val = w, v
+	if load32(s.mem, off+slotFlags)&slotRobust == 0 {
+		h.alive = pidAlive(h.pid, load64(s.mem, off+slotStart), h.pidns)
+		return h
+	}
+	h.alive, h.live, h.val, h.gen, h.g = true, w, v, gw, g
 	return h
+}
+
+// pidAlive judges, for a slot the kernel does not watch, whether the process
+// pid that started at start, in PID namespace ns, is alive. A pid means
+// something only in its own namespace: from another one (or when either
+// namespace is unknown but the slot's is set) the process is taken to be
+// alive, since nothing here can tell.
+func pidAlive(pid int, start, ns uint64) bool {
+	if own := pidNamespace(); ns != own && ns != 0 {
+		return true
+	}
+	return processAlive(pid, start)
+}
+
+// pidOf returns the pid of the process holding identity id, or 0.
+func (s *Segment) pidOf(id identity) int {
+	if id == s.id {
+		return os.Getpid()
+	}
+	return s.lookup(id).pid
 }

@@ -103,3 +103,49 @@ func (k *keeper) unlink(node unsafe.Pointer) {
 func (k *keeper) setPending(node unsafe.Pointer) {
 	atomic.StoreUintptr(&k.head.listOpPending, uintptr(node))
 }
+
+// Waking a sleeper that then dies.
+//
+// Unlock clears a Mutex's word and wakes one sleeping process. If that
+// process dies before it takes the lock (it is SIGKILLed between the wake
+// and its CAS), the wake is lost: the other sleepers sleep on, on a free
+// lock that no fast-path Unlock will wake. The kernel covers this case for
+// robust futexes (robust-futex-ABI; handle_futex_death since Linux 5.8,
+// commit ca16d5bee598): when a thread dies whose robust list names a futex
+// word as its pending operation, and the word's owner bits are 0, the
+// kernel wakes one waiter on the word.
+//
+// So a goroutine about to sleep on a lock word pins its thread and makes
+// that word the pending operation of the thread's own robust list (a head
+// of its own, futex_offset 0, so that the pending entry is the word
+// itself), until it has taken the lock or given up. The word's owner bits
+// are an identity, never a thread id (see maxTID), so the kernel never
+// mistakes the lock for one the dying thread holds. The thread's previous
+// list (glibc registers one per thread in a cgo program) is restored after.
+
+// armPending makes word the pending robust operation of the calling
+// goroutine's thread, which it locks, and returns the function that undoes
+// both.
+func armPending(word *uint32) (disarm func()) {
+	if !theKeeper().robust {
+		return func() {}
+	}
+	runtime.LockOSThread()
+	prev, _, err := futex.GetRobustList()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return func() {}
+	}
+	h := new(robustHead)
+	h.next = uintptr(unsafe.Pointer(&h.next))
+	h.listOpPending = uintptr(unsafe.Pointer(word))
+	if futex.SetRobustList(unsafe.Pointer(h), unsafe.Sizeof(*h)) != nil {
+		runtime.UnlockOSThread()
+		return func() {}
+	}
+	return func() {
+		futex.SetRobustList(prev, unsafe.Sizeof(*h))
+		runtime.KeepAlive(h) // the kernel held its address until now
+		runtime.UnlockOSThread()
+	}
+}

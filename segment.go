@@ -33,14 +33,28 @@ type Options struct {
 	// MaxObjects is the number of named objects the segment can hold.
 	MaxObjects int
 
-	// MaxProcesses is the number of processes that can have the segment
-	// open at once. Each open Segment (in any process) takes one entry.
+	// MaxProcesses is the number of Segment handles, in all processes, that
+	// can have the segment open at once: each takes one entry of the
+	// segment's process table. At most MaxProcessesLimit.
 	MaxProcesses int
 
 	// InitTimeout bounds how long Open and OpenOrCreate wait for another
 	// process to finish initializing a segment it is creating, and how long
 	// a lookup waits for another process to finish creating a named object.
 	InitTimeout time.Duration
+
+	// Sparse leaves the file of a segment that Create, OpenOrCreate or
+	// NewAnonymous makes sparse: its pages are allocated when first
+	// touched instead of reserved at creation (see the package doc,
+	// Segments). Creation then succeeds even where the segment does not
+	// fit, and the first touch of a page for which there is no room raises
+	// SIGBUS in the process that touches it: that kills the process (the
+	// calls that guard against a truncated file report ErrTruncated
+	// instead). Use it only for large segments that are mostly left
+	// untouched, where you know there is room for the pages that will be
+	// touched. Open ignores it. On macOS and FreeBSD segments are always
+	// sparse.
+	Sparse bool
 }
 
 func (o *Options) mode() fs.FileMode {
@@ -91,17 +105,21 @@ type Segment struct {
 	lay     layoutInfo // validated once at open; the header never changes after
 	timeout time.Duration
 
-	closed uint32 // accessed atomically only; 1 after Close
-	slot   uint64 // offset of this Segment's process table slot
-	tid    uint32 // the identity locks record: the keeper thread's id
+	closed uint32   // accessed atomically only; 1 after Close
+	slot   uint64   // offset of this Segment's process table slot
+	id     identity // the identity locks record (see proc.go)
+	fid    fileID   // the file's device and inode, for the race annotations
 
-	// inflight lets Close wait for blocked calls to leave the mapping.
-	inflight sync.RWMutex
+	// inflight counts the calls inside the mapping (enter to exit),
+	// accessed atomically only. Close waits for it to drop to 0; the last
+	// call out after Close sends on drained.
+	inflight atomic.Int64
+	drained  chan struct{} // capacity 1
 
 	mu      sync.Mutex
 	locals  map[uint64]*local    // process-local state per object, by offset
 	cancels map[*waitCancel]bool // waits in progress, woken by Close
-	done    chan struct{}        // closed by Close; made on demand
+	done    chan struct{}        // closed by Close
 }
 
 // Name returns the segment's name: its file name in /dev/shm, or the label of
@@ -116,9 +134,10 @@ func (s *Segment) Size() int64 { return int64(len(s.mem)) }
 
 // Free returns the number of bytes left for new objects.
 func (s *Segment) Free() int64 {
-	if s.isClosed() {
+	if !s.enter() {
 		return 0
 	}
+	defer s.exit()
 	next := load64(s.mem, offHeapNext)
 	if next > uint64(len(s.mem)) {
 		return 0
@@ -149,6 +168,8 @@ func checkName(name string) error {
 // bytes, and checks that they fit.
 type layoutInfo struct {
 	size, procOff, procCap, dirOff, dirCap, heapOff uint64
+
+	slotBits uint // bits of an identity that hold the slot index (proc.go)
 }
 
 func newLayout(size int64, opts *Options) (layoutInfo, error) {
@@ -160,9 +181,11 @@ func newLayout(size int64, opts *Options) (layoutInfo, error) {
 	l.size = alignUp(uint64(size), page)
 	l.procCap = uint64(opts.maxProcesses())
 	l.dirCap = uint64(opts.maxObjects())
-	if l.procCap > 1<<16 || l.dirCap > 1<<20 {
-		return l, fmt.Errorf("processshared: MaxProcesses (%d) or MaxObjects (%d) too large", l.procCap, l.dirCap)
+	if l.procCap > MaxProcessesLimit || l.dirCap > 1<<20 {
+		return l, fmt.Errorf("processshared: MaxProcesses (%d, at most %d) or MaxObjects (%d, at most %d) too large",
+			l.procCap, MaxProcessesLimit, l.dirCap, 1<<20)
 	}
+	l.slotBits = slotBitsFor(l.procCap)
 	l.procOff = hdrSize
 	l.dirOff = l.procOff + l.procCap*procSlotSize
 	l.heapOff = alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign)
@@ -186,7 +209,8 @@ func initHeader(mem []byte, l layoutInfo) {
 	store64(mem, offHeapNext, l.heapOff)
 	store32(mem, offCreatorPID, uint32(os.Getpid()))
 	store64(mem, offCreated, uint64(time.Now().UnixNano()))
-	store64(mem, offCreatorStart, processStart(os.Getpid()))
+	store64(mem, offCreatorStart, selfStart())
+	store64(mem, offCreatorNS, pidNamespace())
 	store64(mem, offMagic, segMagic)
 }
 
@@ -218,22 +242,32 @@ func parseHeader(hdr []byte, fileSize int64) (layoutInfo, error) {
 		return l, fmt.Errorf("%w: header says %d bytes, file has %d", ErrTruncated, l.size, fileSize)
 	}
 	if l.size < hdrSize || l.size > 1<<48 ||
-		l.procOff != hdrSize || l.procCap > 1<<16 || l.dirCap > 1<<20 ||
+		l.procOff != hdrSize || l.procCap == 0 || l.procCap > MaxProcessesLimit || l.dirCap > 1<<20 ||
 		l.dirOff != l.procOff+l.procCap*procSlotSize ||
 		l.heapOff != alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign) ||
 		l.heapOff > l.size {
 		return l, fmt.Errorf("%w: inconsistent segment header", ErrCorrupt)
 	}
+	l.slotBits = slotBitsFor(l.procCap)
 	return l, nil
 }
 
-// Close detaches the process from the segment and unmaps it. Calls blocked in
-// the segment's locks return ErrClosed first. Close is idempotent: later calls
-// return nil. Objects obtained from the segment must not be used after Close;
-// they return ErrClosed, or panic where their signature has no error.
+// Close detaches this handle from the segment and unmaps it. Calls blocked
+// in the segment's locks, in any goroutine, return ErrClosed first. Close is
+// idempotent: later calls return nil.
 //
-// A Mutex this process still holds is treated by the others as held by a
-// dead owner.
+// Close may race with calls on the segment's objects in other goroutines:
+// each such call either completes as if it came before Close, or returns
+// ErrClosed (panics, for methods without an error result); none faults or
+// touches another mapping. Objects obtained from the segment must not be
+// used after Close; they return ErrClosed, or panic where their signature
+// has no error result.
+//
+// Each handle is its own identity (see the package documentation): the
+// locks this handle still holds, and the Semaphore permits it has not
+// released, are from then on held by a dead owner. The others take them
+// over, told as for a process that died (ErrOwnerDead), even if this process
+// opens the segment again at once.
 func (s *Segment) Close() error {
 	if !atomic.CompareAndSwapUint32(&s.closed, 0, 1) {
 		return nil
@@ -242,18 +276,25 @@ func (s *Segment) Close() error {
 	for c := range s.cancels {
 		c.fire()
 	}
-	if s.done != nil {
-		close(s.done)
-	}
 	s.mu.Unlock()
-	s.inflight.Lock() // wait for blocked calls to leave
-	defer s.inflight.Unlock()
+	close(s.done)
+	// Wait for the calls inside the mapping to leave. The closed flag and
+	// the counter form a Dekker pair with enter: either a call's enter sees
+	// closed, or this load sees its count.
+	for s.inflight.Load() != 0 {
+		<-s.drained
+	}
 	s.detachGuarded()
-	err := unmap(s.mem)
+	// Calls that never enter (the fast paths of Lock and Unlock, Array
+	// element access) may still touch the mapping: put a private,
+	// unbacked placeholder in its place rather than leave a hole, so that
+	// they land there harmlessly and then see closed. It is unmapped once
+	// the Segment, and with it every object that could reach the
+	// addresses, is unreachable.
+	err := s.retire()
 	if cerr := s.file.Close(); err == nil {
 		err = cerr
 	}
-	s.mem = nil
 	return err
 }
 
@@ -264,18 +305,26 @@ func (s *Segment) detachGuarded() (err error) {
 	return nil
 }
 
-// enter marks the start of a call that may block while the mapping is in use.
-// It returns false if the segment is closed.
+// enter marks the start of a call that uses the mapping beyond a single
+// atomic access: Close waits for it to call exit. It returns false, and the
+// caller must not touch the mapping, if the segment is closed. Calls nest.
 func (s *Segment) enter() bool {
-	s.inflight.RLock()
+	s.inflight.Add(1)
 	if s.isClosed() {
-		s.inflight.RUnlock()
+		s.exit()
 		return false
 	}
 	return true
 }
 
-func (s *Segment) exit() { s.inflight.RUnlock() }
+func (s *Segment) exit() {
+	if s.inflight.Add(-1) == 0 && s.isClosed() {
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // local returns the process-local state of the object at off.
 func (s *Segment) local(off uint64) *local {
@@ -283,7 +332,7 @@ func (s *Segment) local(off uint64) *local {
 	defer s.mu.Unlock()
 	l := s.locals[off]
 	if l == nil {
-		l = newLocal()
+		l = newLocal(raceAddr(s.fid, off))
 		if s.locals == nil {
 			s.locals = make(map[uint64]*local)
 		}
@@ -327,7 +376,12 @@ func newSegment(name string, anon bool, f *os.File, size uint64, opts *Options) 
 		f.Close()
 		return nil, err
 	}
-	s := &Segment{name: name, anon: anon, file: f, mem: mem, lay: lay, timeout: opts.initTimeout()}
+	s := &Segment{
+		name: name, anon: anon, file: f, mem: mem, lay: lay, timeout: opts.initTimeout(),
+		fid:     fileIDOf(f),
+		drained: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
 	if err := s.attach(); err != nil {
 		unmap(mem)
 		f.Close()
@@ -339,14 +393,4 @@ func newSegment(name string, anon bool, f *os.File, size uint64, opts *Options) 
 func (s *Segment) isClosed() bool { return atomic.LoadUint32(&s.closed) != 0 }
 
 // closing returns a channel closed by Close.
-func (s *Segment) closing() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
-		if s.isClosed() {
-			close(s.done)
-		}
-	}
-	return s.done
-}
+func (s *Segment) closing() <-chan struct{} { return s.done }

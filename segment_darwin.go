@@ -2,7 +2,11 @@
 
 package processshared
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // shmDir is where named segments live; see memfd_none.go.
 const shmDir = "/tmp/processshared"
@@ -22,3 +26,14 @@ func processStatus(pid int) (start uint64, exited bool) {
 	t := kp.Proc.P_starttime
 	return uint64(t.Sec)*1e6 + uint64(t.Usec), kp.Proc.P_stat == szomb
 }
+
+// placeholderFlags are the extra flags of the mapping Close leaves in a
+// segment's place (none: the system has no MAP_NORESERVE, and untouched
+// anonymous pages cost nothing).
+const placeholderFlags = 0
+
+// selfStart returns this process's start time (see processStatus).
+func selfStart() uint64 { return processStart(os.Getpid()) }
+
+// pidNamespace returns 0: the system has no PID namespaces.
+func pidNamespace() uint64 { return 0 }

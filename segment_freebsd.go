@@ -2,7 +2,11 @@
 
 package processshared
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // shmDir is where named segments live; see memfd_none.go.
 const shmDir = "/tmp/processshared"
@@ -17,3 +21,14 @@ const symlinkErrno = unix.EMLINK
 // there). So a process that died is recognized only once its parent has
 // reaped it, and one whose pid was reused by then is taken for alive.
 func processStatus(pid int) (start uint64, exited bool) { return 0, false }
+
+// placeholderFlags are the extra flags of the mapping Close leaves in a
+// segment's place (none: the system has no MAP_NORESERVE, and untouched
+// anonymous pages cost nothing).
+const placeholderFlags = 0
+
+// selfStart returns this process's start time (see processStatus).
+func selfStart() uint64 { return processStart(os.Getpid()) }
+
+// pidNamespace returns 0: the system has no PID namespaces.
+func pidNamespace() uint64 { return 0 }

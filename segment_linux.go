@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,3 +46,31 @@ func processStatus(pid int) (start uint64, exited bool) {
 	start, _ = strconv.ParseUint(string(fields[19]), 10, 64)
 	return start, string(fields[0]) == "Z" || string(fields[0]) == "X"
 }
+
+// placeholderFlags are the extra flags of the mapping Close leaves in a
+// segment's place: it reserves no swap or memory.
+const placeholderFlags = unix.MAP_NORESERVE
+
+// selfStart returns this process's start time (see processStatus). It finds
+// its own entry in /proc through the /proc/self link, which names the
+// process as /proc's PID namespace sees it: in another PID namespace
+// (a container that shares the host's /proc, or unshare --pid without
+// --mount-proc) os.Getpid is a different number, or someone else's.
+func selfStart() uint64 {
+	if p, err := os.Readlink("/proc/self"); err == nil {
+		if pid, err := strconv.Atoi(p); err == nil {
+			return processStart(pid)
+		}
+	}
+	return processStart(os.Getpid())
+}
+
+// pidNamespace returns the inode of this process's PID namespace, which
+// names the namespace, or 0 if /proc does not tell.
+var pidNamespace = sync.OnceValue(func() uint64 {
+	var st unix.Stat_t
+	if unix.Stat("/proc/self/ns/pid", &st) != nil {
+		return 0
+	}
+	return st.Ino
+})

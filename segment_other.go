@@ -53,6 +53,14 @@ func mapFile(f *os.File, size uint64) ([]byte, error) { return nil, unsupported(
 
 func unmap(mem []byte) error { return nil }
 
+func (s *Segment) retire() error { return nil }
+
+func fileIDOf(f *os.File) fileID { return fileID{} }
+
+func selfStart() uint64 { return 0 }
+
+func pidNamespace() uint64 { return 0 }
+
 func setCloexec(fd int) {}
 
 // processStart returns 0: unknown.

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +27,11 @@ import (
 // It fails with an error matching fs.ErrExist if the name is taken. Other
 // processes never see the segment half-built: Open waits for its creator to
 // finish. Its file mode is opts.Mode, 0600 if zero.
+//
+// On Linux the file's blocks are reserved (fallocate(2)) before anyone can
+// map it, unless opts.Sparse is set: if /dev/shm cannot hold size bytes,
+// Create fails with an error matching syscall.ENOSPC, instead of a process
+// dying of SIGBUS later, when it touches a page there is no room for.
 func Create(name string, size int64, opts *Options) (*Segment, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -33,7 +40,7 @@ func Create(name string, size int64, opts *Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := createNamed(name, l, opts.mode())
+	f, err := createNamed(name, l, opts.mode(), opts.sparse())
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +57,9 @@ func Open(name string) (*Segment, error) { return open(name, nil) }
 // OpenOrCreate opens the named segment, creating it with size bytes if it does
 // not exist. Any number of processes may race to call it for the same name:
 // exactly one creates the segment and all of them get the same, fully
-// initialized segment. If the segment exists, size is ignored.
+// initialized segment. If the segment exists, size is ignored. The process
+// that creates it reserves its blocks as Create does: a full /dev/shm gives
+// an error matching syscall.ENOSPC.
 func OpenOrCreate(name string, size int64, opts *Options) (*Segment, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -64,7 +73,7 @@ func OpenOrCreate(name string, size int64, opts *Options) (*Segment, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return s, err
 		}
-		f, err := createNamed(name, l, opts.mode())
+		f, err := createNamed(name, l, opts.mode(), opts.sparse())
 		if errors.Is(err, fs.ErrExist) {
 			continue // lost the race: open the winner's
 		}
@@ -90,18 +99,26 @@ func Remove(name string) error {
 	return nil
 }
 
-func initNamed(f *os.File, l layoutInfo, mode fs.FileMode) error {
+func initNamed(f *os.File, l layoutInfo, mode fs.FileMode, sparse bool) error {
 	// The umask applied at creation; set the mode the caller asked for.
 	if err := unix.Fchmod(int(f.Fd()), uint32(mode)); err != nil {
 		return os.NewSyscallError("fchmod", err)
 	}
-	return initFile(f, l)
+	return initFile(f, l, sparse)
 }
 
-// initFile sizes f and writes a segment header into it, the magic number last.
-func initFile(f *os.File, l layoutInfo) error {
+// initFile sizes f, reserves its blocks unless sparse is set (see reserve),
+// and writes a segment header into it, the magic number last. Nobody has f
+// mapped yet: where reserve works, a segment that does not fit fails here,
+// with an error wrapping ENOSPC, and never faults later for want of room.
+func initFile(f *os.File, l layoutInfo, sparse bool) error {
 	if err := unix.Ftruncate(int(f.Fd()), int64(l.size)); err != nil {
 		return os.NewSyscallError("ftruncate", err)
+	}
+	if !sparse {
+		if err := reserve(f, int64(l.size)); err != nil {
+			return fmt.Errorf("processshared: reserve %d bytes for %s: %w", l.size, f.Name(), err)
+		}
 	}
 	hdr := make([]byte, hdrSize)
 	initHeader(hdr, l)
@@ -111,6 +128,8 @@ func initFile(f *os.File, l layoutInfo) error {
 	_, err := f.WriteAt(hdr[:8], 0)
 	return err
 }
+
+func (o *Options) sparse() bool { return o != nil && o.Sparse }
 
 // isSymlinkErr reports whether err is open(2)'s answer to O_NOFOLLOW on a
 // symbolic link: ELOOP, or EMLINK on FreeBSD.
@@ -166,19 +185,61 @@ func readHeader(f *os.File, timeout time.Duration) (layoutInfo, error) {
 	}
 }
 
+// mapFile maps size bytes of f, shared. The mapping is made with MmapPtr,
+// not Mmap, because Close replaces it in place (retire).
 func mapFile(f *os.File, size uint64) ([]byte, error) {
-	mem, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	p, err := unix.MmapPtr(int(f.Fd()), 0, nil, uintptr(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, os.NewSyscallError("mmap", err)
 	}
-	return mem, nil
+	return unsafe.Slice((*byte)(p), size), nil
 }
 
 func unmap(mem []byte) error {
-	if mem == nil {
+	if len(mem) == 0 {
 		return nil
 	}
-	return os.NewSyscallError("munmap", unix.Munmap(mem))
+	return os.NewSyscallError("munmap", unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem))))
+}
+
+// retire replaces the segment's shared mapping, in place, with a private
+// anonymous one that reserves no memory (placeholderFlags): a call racing
+// with Close that still touches the addresses reads zeros or writes to
+// pages of its own, never to the segment and never to whatever the system
+// might map there next. The placeholder is unmapped when the Segment is
+// garbage: every object holds its Segment, so by then no call can reach
+// the addresses.
+func (s *Segment) retire() error {
+	mem := s.mem
+	if len(mem) == 0 {
+		return nil
+	}
+	addr := unsafe.Pointer(unsafe.SliceData(mem))
+	_, err := unix.MmapPtr(-1, 0, addr, uintptr(len(mem)), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_FIXED|placeholderFlags)
+	if err != nil {
+		// Without a placeholder the addresses must stay mapped: keep the
+		// shared mapping (a late write lands in the segment, as it would
+		// have before Close) rather than leave a hole.
+		return os.NewSyscallError("mmap placeholder", err)
+	}
+	runtime.AddCleanup(s, func(r mapRange) { unix.MunmapPtr(r.addr, r.n) }, mapRange{addr, uintptr(len(mem))})
+	return nil
+}
+
+// A mapRange is an address range to unmap.
+type mapRange struct {
+	addr unsafe.Pointer
+	n    uintptr
+}
+
+// fileIDOf returns f's device and inode numbers.
+func fileIDOf(f *os.File) fileID {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return fileID{}
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}
 }
 
 // processAlive reports whether the process pid that started at start (0 if
@@ -233,7 +294,7 @@ func inheritFd(name string, fd int) (*Segment, error) {
 // initializes it, the magic number last: until then openers wait (see
 // readHeader). A creator that dies half-way leaves a file without a magic
 // number, which Open reports as ErrNotInitialized and Remove removes.
-func createExcl(p string, l layoutInfo, mode fs.FileMode) (*os.File, error) {
+func createExcl(p string, l layoutInfo, mode fs.FileMode, sparse bool) (*os.File, error) {
 	fd, err := unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
 	if err != nil {
 		if err == unix.EEXIST {
@@ -242,7 +303,7 @@ func createExcl(p string, l layoutInfo, mode fs.FileMode) (*os.File, error) {
 		return nil, &fs.PathError{Op: "create", Path: p, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), p)
-	if err := initNamed(f, l, mode); err != nil {
+	if err := initNamed(f, l, mode, sparse); err != nil {
 		f.Close()
 		unix.Unlink(p)
 		return nil, err

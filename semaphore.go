@@ -6,45 +6,45 @@ import (
 	"math"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/processshared/processshared/internal/futex"
 )
 
 // Semaphore layout (accessed atomically only):
 //
-//	0    value    permits available; the futex word sleepers wait on
+//	0    value    bits 0-30: permits available; bit 31 (semSleepers): a
+//	              process may be sleeping on the word, the futex word
+//	              sleepers wait on
 //	4    max      the largest value Release may reach; 0 for none
-//	8    waiters  processes' goroutines counting themselves before they
-//	              sleep; a Release with waiters == 0 makes no system call
+//	8    (unused)
 //	12   jvalid   1 while the journal below describes an update in progress
 //	16   jslot    journal: the held entry being changed
-//	20   jtid     journal: its previous tid
+//	20   jid      journal: its previous identity
 //	24   jcount   journal: its previous count
 //	28   jvalue   journal: the previous value
 //	64   lock     a mutexCore serializing every change of value and held
-//	128  held     one {tid, count uint32} entry per process-table slot: the
+//	128  held     one {identity, count uint32} entry per process-table slot: the
 //	              permits that slot's process acquired and has not released
 //
 // Why a lock and a journal: a process may die between taking permits and
 // recording that it holds them. Under the robust lock the two updates are
 // journaled; the next locker after a death sees the lock's owner-died state
 // and rolls the journaled update back, so value and held always agree. The
-// permits of a dead process (its held entry names a tid whose slot is dead or
+// permits of a dead process (its held entry names an identity whose slot is dead or
 // reused) are returned to value by the next Acquire that finds too few.
 //
 // Permits a process acquired count against that process until it releases
 // them; a Release by a process holding none adds new permits (a producer).
 const (
-	semValue   = 0
-	semMax     = 4
-	semWaiters = 8
-	semJValid  = 12
-	semJSlot   = 16
-	semJTid    = 20
-	semJCount  = 24
-	semJValue  = 28
-	semLock    = 64
-	semHeld    = 128
+	semValue    = 0
+	semMax      = 4
+	semSleepers = 0x80000000
+	semCount    = 0x7fffffff
+	semJValid   = 12
+	semJSlot    = 16
+	semJID      = 20
+	semJCount   = 24
+	semJValue   = 28
+	semLock     = 64
+	semHeld     = 128
 )
 
 // A Semaphore is a counting semaphore shared by processes, in the style of
@@ -63,7 +63,7 @@ type Semaphore struct {
 	base  unsafe.Pointer
 	lock  *mutexCore
 	l     *local
-	tid   uint32
+	id    identity
 	mine  uint64 // offset of this Segment's held entry
 	nheld uint64
 	max   uint32
@@ -94,7 +94,7 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		base:  unsafe.Pointer(&s.mem[off]),
 		lock:  newMutexCore(s, off+semLock, name),
 		l:     s.local(off),
-		tid:   s.tid,
+		id:    s.id,
 		mine:  semHeld + (s.slot-procOff)/procSlotSize*8,
 		nheld: procCap,
 		max:   uint32(max),
@@ -107,11 +107,13 @@ func (m *Semaphore) w(off uint64) *uint32 { return (*uint32)(unsafe.Add(m.base, 
 func (m *Semaphore) Name() string { return m.name }
 
 // Value returns the number of permits available at the instant of the call.
+// It panics if the segment is closed.
 func (m *Semaphore) Value() int {
-	if m.s.isClosed() {
-		return 0
+	if !m.s.enter() {
+		closedPanic("Value", "semaphore", m.name, m.s)
 	}
-	return int(atomic.LoadUint32(m.value))
+	defer m.s.exit()
+	return int(atomic.LoadUint32(m.value) & semCount)
 }
 
 // enter takes the internal lock, repairing the state if its last holder died.
@@ -124,10 +126,10 @@ func (m *Semaphore) enter() error {
 		if atomic.LoadUint32(m.w(semJValid)) != 0 {
 			e := uint64(atomic.LoadUint32(m.w(semJSlot)))
 			if e >= semHeld && e < semHeld+m.nheld*8 {
-				atomic.StoreUint32(m.w(e), atomic.LoadUint32(m.w(semJTid)))
+				atomic.StoreUint32(m.w(e), atomic.LoadUint32(m.w(semJID)))
 				atomic.StoreUint32(m.w(e+4), atomic.LoadUint32(m.w(semJCount)))
 			}
-			atomic.StoreUint32(m.value, atomic.LoadUint32(m.w(semJValue)))
+			m.setCount(atomic.LoadUint32(m.w(semJValue)))
 			atomic.StoreUint32(m.w(semJValid), 0)
 		}
 		atomic.AndUint32(m.lock.flags, ^uint32(mutexInconsistent))
@@ -135,40 +137,70 @@ func (m *Semaphore) enter() error {
 	return nil
 }
 
-// update sets value and the held entry e to (tid, count), journaled. The
+// update sets value and the held entry e to (id, count), journaled. The
 // caller holds the internal lock, whose acquire and release order these
 // stores for the next holder, so all but value (read without the lock by
 // spinners and by the futex) are plain stores: a seq-cst store costs an
 // XCHG, and an update makes nine. A process killed half-way leaves its
 // stores visible once it is dead, which is when the journal is replayed.
-func (m *Semaphore) update(value uint32, e uint64, tid, count uint32) {
+func (m *Semaphore) update(value uint32, e uint64, id, count uint32) {
 	*m.w(semJSlot) = uint32(e)
-	*m.w(semJTid) = *m.w(e)
+	*m.w(semJID) = *m.w(e)
 	*m.w(semJCount) = *m.w(e + 4)
-	*m.w(semJValue) = atomic.LoadUint32(m.value)
+	*m.w(semJValue) = atomic.LoadUint32(m.value) & semCount
 	*m.w(semJValid) = 1
-	*m.w(e) = tid
+	*m.w(e) = id
 	*m.w(e + 4) = count
-	atomic.StoreUint32(m.value, value)
+	m.setCount(value)
 	*m.w(semJValid) = 0
+}
+
+// setCount sets the permits available to c, keeping the sleepers bit, which
+// processes about to sleep set without the internal lock. The caller holds
+// the internal lock.
+func (m *Semaphore) setCount(c uint32) {
+	for {
+		v := atomic.LoadUint32(m.value)
+		if atomic.CompareAndSwapUint32(m.value, v, v&semSleepers|c) {
+			return
+		}
+	}
+}
+
+// wakeSleepers clears the sleepers bit and, if it was set, wakes every
+// process sleeping on the value. Every one of them looks again: the permits
+// released may suit any of them, whatever they asked for, and a sleeper
+// that cannot use them sleeps again (there is at most one sleeper per
+// process, see local, so this wakes at most one thread per process).
+func (m *Semaphore) wakeSleepers() {
+	for {
+		v := atomic.LoadUint32(m.value)
+		if v&semSleepers == 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(m.value, v, v&^semSleepers) {
+			wakeAll(m.value) // step: sem.release.wake_all
+			return
+		}
+	}
 }
 
 // take takes n permits if there are enough, under the internal lock.
 func (m *Semaphore) take(n uint32) bool {
-	v := atomic.LoadUint32(m.value)
+	v := atomic.LoadUint32(m.value) & semCount
 	if v < n {
 		return false
 	}
 	held := m.held()
-	v = atomic.LoadUint32(m.value)
-	m.update(v-n, m.mine, m.tid, held+n)
+	v = atomic.LoadUint32(m.value) & semCount
+	m.update(v-n, m.mine, m.id, held+n)
 	return true
 }
 
 // held returns the permits this process holds, first returning those of a
 // dead predecessor in its table slot. The caller holds the internal lock.
 func (m *Semaphore) held() uint32 {
-	if atomic.LoadUint32(m.w(m.mine)) == m.tid {
+	if atomic.LoadUint32(m.w(m.mine)) == m.id {
 		return atomic.LoadUint32(m.w(m.mine + 4))
 	}
 	if atomic.LoadUint32(m.w(m.mine+4)) != 0 {
@@ -179,7 +211,7 @@ func (m *Semaphore) held() uint32 {
 
 // reclaim returns the permits of held entry e to value. Its holder is dead.
 func (m *Semaphore) reclaim(e uint64) {
-	v := uint64(atomic.LoadUint32(m.value)) + uint64(atomic.LoadUint32(m.w(e+4)))
+	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(atomic.LoadUint32(m.w(e+4)))
 	if m.max != 0 && v > uint64(m.max) {
 		v = uint64(m.max)
 	}
@@ -189,17 +221,16 @@ func (m *Semaphore) reclaim(e uint64) {
 // reclaimDead returns the permits of dead holders and collects the live
 // words of live holders in other processes, to sleep on.
 func (m *Semaphore) reclaimDead(lives []liveRef) (_ []liveRef, poll bool) {
-	procOff := m.s.lay.procOff
 	for i := range m.nheld {
 		e := semHeld + i*8
 		if atomic.LoadUint32(m.w(e+4)) == 0 {
 			continue
 		}
-		tid := atomic.LoadUint32(m.w(e))
-		if tid == m.tid {
+		id := atomic.LoadUint32(m.w(e))
+		if id == m.id {
 			continue
 		}
-		h := m.s.lookupSlot(procOff+i*procSlotSize, tid)
+		h := m.s.lookup(id)
 		switch {
 		case !h.alive:
 			m.reclaim(e)
@@ -223,9 +254,10 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if m.s.isClosed() {
+	if !m.s.enter() {
 		return ErrClosed
 	}
+	defer m.s.exit()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -234,7 +266,7 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	if m.l.spin(func() bool { return atomic.LoadUint32(m.value) >= uint32(n) }) {
+	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) {
 		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil {
 			return err
 		}
@@ -248,17 +280,21 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		return ErrClosed
 	}
 	defer m.s.exit()
-	if err := m.l.acquire(ctx, m.s); err != nil {
+	if err := m.l.acquire(ctx, m.s); err != nil { // step: sem.acquire.token
 		return err
 	}
-	defer m.l.release()
-	waiters := m.w(semWaiters)
+	have := true // the token
+	defer func() {
+		if have {
+			m.l.release()
+		}
+	}()
 	var lives []liveRef
 	for {
 		if err := m.enter(); err != nil {
 			return err
 		}
-		if m.take(n) {
+		if m.take(n) { // step: sem.acquire.take
 			m.lock.unlock()
 			return m.acquired()
 		}
@@ -268,22 +304,39 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			m.lock.unlock()
 			return m.acquired()
 		}
-		atomic.AddUint32(waiters, 1)
 		m.lock.unlock()
 		v := atomic.LoadUint32(m.value)
-		if v < n {
-			err = m.s.sleep(ctx, m.value, v, lives, poll)
+		if v&semCount >= n {
+			continue
 		}
-		atomic.AddUint32(waiters, ^uint32(0))
-		if err != nil {
+		if v&semSleepers == 0 {
+			if !atomic.CompareAndSwapUint32(m.value, v, v|semSleepers) { // step: sem.acquire.set_sleepers
+				continue
+			}
+			v |= semSleepers
+		}
+		// A Release wakes every sleeping process (wakeSleepers), so a
+		// sleeper that returns without permits (cancelled, closed, or
+		// finding too few) has taken no wake-up from anyone else: nothing
+		// to pass on across processes.
+		if err := m.s.sleep(ctx, m.value, v, lives, poll); err != nil { // step: sem.acquire.sleep
 			return err
 		}
+		// Woken, but the permits may suit another goroutine of this
+		// process better (a smaller Acquire parked on the token): let the
+		// goroutines parked on the token look first.
+		m.l.release() // step: sem.acquire.yield_token
+		have = false
+		if err := m.l.acquire(ctx, m.s); err != nil {
+			return err
+		}
+		have = true
 	}
 }
 
 func (m *Semaphore) acquired() error {
 	if raceEnabled {
-		raceAcquire(unsafe.Pointer(&m.l.race))
+		raceAcquire(m.l.race)
 	}
 	return nil
 }
@@ -308,9 +361,14 @@ func (m *Semaphore) tryAcquire(n uint32, reclaim bool) (_ bool, err error) {
 }
 
 // TryAcquire acquires n permits without blocking and reports whether it did.
-// If there are too few, it first returns the permits of dead holders.
+// If there are too few, it first returns the permits of dead holders. It
+// panics if the segment is closed.
 func (m *Semaphore) TryAcquire(n int) bool {
-	if n < 0 || n > math.MaxInt32 || m.s.isClosed() {
+	if !m.s.enter() {
+		closedPanic("TryAcquire", "semaphore", m.name, m.s)
+	}
+	defer m.s.exit()
+	if n < 0 || n > math.MaxInt32 {
 		return false
 	}
 	ok, _ := m.tryAcquire(uint32(n), true)
@@ -325,31 +383,30 @@ func (m *Semaphore) Release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if m.s.isClosed() {
+	if !m.s.enter() {
 		return ErrClosed
 	}
+	defer m.s.exit()
 	defer m.s.guard(&err, guarded())
 	if err := m.enter(); err != nil {
 		return err
 	}
 	held := m.held()
-	v := uint64(atomic.LoadUint32(m.value)) + uint64(n)
+	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(n)
 	if m.max != 0 && v > uint64(m.max) || v > math.MaxInt32 {
 		m.lock.unlock()
 		return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v-uint64(n), m.max, n)
 	}
-	tid := m.tid
+	id := m.id
 	held -= min(held, uint32(n))
 	if held == 0 {
-		tid = 0
+		id = 0
 	}
 	if raceEnabled {
-		raceReleaseMerge(unsafe.Pointer(&m.l.race))
+		raceReleaseMerge(m.l.race)
 	}
-	m.update(uint32(v), m.mine, tid, held)
+	m.update(uint32(v), m.mine, id, held)
 	m.lock.unlock()
-	if w := atomic.LoadUint32(m.w(semWaiters)); w != 0 {
-		futex.Wake(m.value, int(min(w, uint32(n))))
-	}
+	m.wakeSleepers()
 	return nil
 }

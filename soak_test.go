@@ -345,8 +345,8 @@ func TestSoak(t *testing.T) {
 	if viol != 0 {
 		t.Errorf("%d invariant violations (see stderr)", viol)
 	}
-	t.Logf("soak: %v, %d processes x %d goroutines, %d children in all, %d kills, %d operations, %d committed increments, %d owner deaths (%d reported), queue %d/%d, 0 violations",
-		duration, procs, gor, n, kills, ops, committed, deaths, seen, st.q.Load(0), st.q.Load(1))
+	t.Logf("soak: %v, %d processes x %d goroutines, %d children in all, %d kills, %d operations, %d committed increments, %d owner deaths (%d reported), queue %d/%d, %d violations",
+		duration, procs, gor, n, kills, ops, committed, deaths, seen, st.q.Load(0), st.q.Load(1), viol)
 
 	seg.Close()
 	if err := ps.Remove(seg.Name()); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/processshared/processshared/internal/futex"
 )
@@ -17,11 +18,13 @@ import (
 // a channel, which costs no thread. A process thus has at most one sleeper per
 // object, and one FUTEX_WAKE wakes one process.
 type local struct {
-	token chan struct{} // capacity 1: holding it means "I may sleep in the kernel"
-	race  uint64        // address the race detector annotations key on
+	token chan struct{}  // capacity 1: holding it means "I may sleep in the kernel"
+	race  unsafe.Pointer // address the race detector annotations key on (race.go)
 }
 
-func newLocal() *local { return &local{token: make(chan struct{}, 1)} }
+func newLocal(race unsafe.Pointer) *local {
+	return &local{token: make(chan struct{}, 1), race: race}
+}
 
 // Spinning before a sleep pays off when the other party runs on another CPU
 // and answers within a few microseconds (a sleep and wake-up cost 10–20 µs
@@ -143,11 +146,17 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 		deadline = pollDeadline(deadline)
 		futex.Wait(word, val, deadline)
 	}
+	if testHookWoken != nil {
+		testHookWoken()
+	}
 	for _, l := range lives {
-		if atomic.LoadUint32(l.word)&liveDied != 0 {
-			// The kernel woke one sleeper on the dead process's word;
-			// wake the others, who may wait for other locks it held.
-			wakeAll(l.word)
+		if atomic.LoadUint32(l.word) != l.val {
+			// The kernel wakes one sleeper on a dead process's word, and
+			// this may be it: wake the others, who may wait for other
+			// locks it held. Whatever else changed the word (a Close, a
+			// newcomer claiming the slot) woke them all already, and
+			// waking them again costs only this rare path.
+			wakeAll(l.word) // step: wait.pass_death
 		}
 	}
 	if s.isClosed() {
@@ -155,6 +164,10 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 	}
 	return ctx.Err()
 }
+
+// testHookWoken, if set (by tests only), runs when a sleeper returns from
+// the kernel, before it looks at anything.
+var testHookWoken func()
 
 // A liveRef is a process's live word and the value it was seen to hold.
 type liveRef struct {
@@ -165,15 +178,22 @@ type liveRef struct {
 // maxLives bounds the live words one sleep watches.
 const maxLives = 8
 
-// watch prepares to sleep until the process h dies: it sets liveWaiters in
-// h's live word, so that the kernel wakes a sleeper when it sets liveDied.
-// It returns false if the word changed meanwhile (re-check and retry).
+// watch prepares to sleep until the holder h (an identity found alive by
+// lookup) dies: it sets liveWaiters in h's live word, so that the kernel
+// wakes a sleeper when it sets liveDied, and then checks that the slot's
+// generation is still h's, so that a newcomer claiming the slot meanwhile
+// either is seen here or sees liveWaiters and wakes the sleep (see "A
+// slot's claim" in proc.go). It returns false if anything changed
+// meanwhile (re-check and retry).
 func watch(h holder) (liveRef, bool) {
 	if h.val&liveWaiters == 0 {
-		if !atomic.CompareAndSwapUint32(h.live, h.val, h.val|liveWaiters) {
+		if !atomic.CompareAndSwapUint32(h.live, h.val, h.val|liveWaiters) { // step: wait.watch_set
 			return liveRef{}, false
 		}
 		h.val |= liveWaiters
+	}
+	if atomic.LoadUint32(h.gen) != h.g { // step: wait.watch_gen
+		return liveRef{}, false
 	}
 	return liveRef{h.live, h.val}, true
 }

@@ -23,6 +23,7 @@ func figures() []figure {
 		{"ps_cond_pingpong", psCondPingPong(1)},
 		{"ps_cond_pingpong_2cond", psCondPingPong(2)},
 		{"ps_cond_broadcast_8p", psCondBroadcast},
+		{"c_cond_broadcast_8p", cCondBroadcast}, // its C peer, cpeers/cond_broadcast.c
 		{"ps_owner_death_sigkill", psOwnerDeath},
 		{"ps_threads_1000_blocked", threadsFigure("ps_mutex")},
 		{"ps_threads_1000_blocked_sem", threadsFigure("ps_sem")},

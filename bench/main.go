@@ -1,7 +1,8 @@
 // Command bench compares processshared with its peers: the C, Python, flock
-// and Ruby programs of the peers folder (run through its run-all.sh), the Go
-// library go-ipc, file locks (gofrs/flock), sockets and the Go runtime's own
-// primitives. It prints one line per figure on stdout,
+// and Ruby programs of the peers folder (run through its run-all.sh), C
+// programs of its own for the figures the peers folder lacks (cpeers/, built
+// at run time with the system's C compiler), the Go library go-ipc, file
+// locks (gofrs/flock), sockets and the Go runtime's own primitives. It prints one line per figure on stdout,
 //
 //	name<TAB>value<TAB>correct=yes|no<TAB>notes
 //
@@ -208,6 +209,7 @@ func run() int {
 		}
 	}
 	if *from == "" {
+		removeCPeers()
 		if left := leftovers(); len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "# bench: left behind (removed now): %s\n", strings.Join(left, " "))
 			for _, p := range left {

@@ -59,7 +59,13 @@ var groups = []group{
 	{
 		title: "Condition variable",
 		unit:  "ns",
-		match: regexp.MustCompile(`^ps_cond_(uncontended|broadcast)`),
+		match: regexp.MustCompile(`^ps_cond_(uncontended|broadcast)|^c_cond_broadcast`),
+		refFor: func(name string) string {
+			if strings.HasPrefix(name, "c_cond_broadcast_") {
+				return "ps_cond_broadcast_" + strings.TrimPrefix(name, "c_cond_broadcast_")
+			}
+			return ""
+		},
 	},
 	{
 		title: "Owner death",
@@ -202,6 +208,7 @@ var targets = []target{
 	{"semaphore ping-pong ≤ 1.2× C futex ping-pong with 100 spins", "ps_sem_pingpong", "c_futex_pingpong_spin100", 1.2, false},
 	{"semaphore ping-pong ≤ glibc sem_t ping-pong", "ps_sem_pingpong", "c_sem_pingpong", 1, false},
 	{"cond ping-pong < glibc pthread_cond ping-pong", "ps_cond_pingpong", "c_cond_pingpong", 1, true},
+	{"cond broadcast to 8 processes ≤ 1.0× glibc pthread_cond_broadcast", "ps_cond_broadcast_8p", "c_cond_broadcast_8p", 1, false},
 	{"owner death (SIGKILL) to next owner ≤ glibc robust mutex", "ps_owner_death_sigkill", "c_robust_owner_death_sigkill", 1, false},
 	{"threads, 1000 goroutines blocked on a Mutex ≤ 0.1× go-ipc", "ps_threads_1000_blocked", "goipc_threads_1000_blocked", 0.1, false},
 	{"threads, 1000 goroutines blocked on a Semaphore ≤ 0.1× go-ipc", "ps_threads_1000_blocked_sem", "goipc_threads_1000_blocked", 0.1, false},

@@ -74,7 +74,7 @@ func printSegment(w io.Writer, si ps.SegmentInfo) {
 	fmt.Fprintf(tw, "segment\t%s\n", si.Name)
 	fmt.Fprintf(tw, "file\t/dev/shm/%s, %s (%d bytes), %v, owner %s\n", si.Name, humanSize(si.Size), si.Size, si.Mode, owner(si.UID))
 	if si.CreatorPID != 0 {
-		fmt.Fprintf(tw, "created\t%s by pid %d (%s)\n", clock(si.Created), si.CreatorPID, aliveWord(si.CreatorAlive, "running", "exited"))
+		fmt.Fprintf(tw, "created\t%s by %s (%s)\n", clock(si.Created), pidText(si.CreatorPID, si.CreatorPIDNamespace), aliveWord(si.CreatorAlive, "running", "exited"))
 	}
 	if si.Err == nil {
 		fmt.Fprintf(tw, "capacity\t%d processes, %d objects, %s free\n", si.MaxProcesses, si.MaxObjects, humanSize(si.Free))
@@ -90,7 +90,7 @@ func printSegment(w io.Writer, si ps.SegmentInfo) {
 	} else {
 		fmt.Fprintln(tw, "PID\tSTATE\tATTACHED\tSLOT")
 		for _, p := range si.Processes {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", p.PID, aliveWord(p.Alive, "alive", "dead"), clock(p.Since), p.Slot)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", strings.TrimPrefix(pidText(p.PID, p.PIDNamespace), "pid "), aliveWord(p.Alive, "alive", "dead"), clock(p.Since), p.Slot)
 		}
 		tw.Flush()
 	}
@@ -143,7 +143,7 @@ func objectState(o ps.ObjectState) string {
 		case m.HolderPID == 0:
 			parts = append(parts, "held by a process that is gone")
 		default:
-			parts = append(parts, fmt.Sprintf("held by pid %d (%s)", m.HolderPID, aliveWord(m.HolderAlive, "alive", "dead")))
+			parts = append(parts, fmt.Sprintf("held by %s (%s)", pidText(m.HolderPID, m.HolderPIDNamespace), aliveWord(m.HolderAlive, "alive", "dead")))
 		}
 		if !m.Consistent {
 			parts = append(parts, fmt.Sprintf("inconsistent: pid %d died holding it", m.DeadPID))
@@ -164,7 +164,7 @@ func objectState(o ps.ObjectState) string {
 		if len(s.Holders) > 0 {
 			var hs []string
 			for _, h := range s.Holders {
-				hs = append(hs, fmt.Sprintf("pid %d ×%d (%s)", h.PID, h.Count, aliveWord(h.Alive, "alive", "dead")))
+				hs = append(hs, fmt.Sprintf("%s ×%d (%s)", pidText(h.PID, h.PIDNamespace), h.Count, aliveWord(h.Alive, "alive", "dead")))
 			}
 			str += "; held by " + strings.Join(hs, ", ")
 		}
@@ -231,6 +231,7 @@ type jsonSegment struct {
 	Mode         string        `json:"mode"`
 	UID          int           `json:"uid"`
 	CreatorPID   int           `json:"creator_pid"`
+	CreatorPIDNS uint64        `json:"creator_pid_namespace,omitempty"`
 	CreatorAlive bool          `json:"creator_alive"`
 	Created      *time.Time    `json:"created,omitempty"`
 	MaxProcesses int           `json:"max_processes"`
@@ -244,6 +245,7 @@ type jsonSegment struct {
 
 type jsonProcess struct {
 	PID   int        `json:"pid"`
+	PIDNS uint64     `json:"pid_namespace,omitempty"`
 	Alive bool       `json:"alive"`
 	Since *time.Time `json:"since,omitempty"`
 	Slot  int        `json:"slot"`
@@ -264,13 +266,14 @@ type jsonObject struct {
 }
 
 type jsonMutex struct {
-	Locked      bool `json:"locked"`
-	HolderPID   int  `json:"holder_pid"`
-	HolderAlive bool `json:"holder_alive"`
-	Waiters     bool `json:"waiters"`
-	Consistent  bool `json:"consistent"`
-	OwnerDeaths int  `json:"owner_deaths"`
-	DeadPID     int  `json:"dead_pid"`
+	Locked             bool   `json:"locked"`
+	HolderPID          int    `json:"holder_pid"`
+	HolderPIDNamespace uint64 `json:"holder_pid_namespace,omitempty"`
+	HolderAlive        bool   `json:"holder_alive"`
+	Waiters            bool   `json:"waiters"`
+	Consistent         bool   `json:"consistent"`
+	OwnerDeaths        int    `json:"owner_deaths"`
+	DeadPID            int    `json:"dead_pid"`
 }
 
 type jsonSemaphore struct {
@@ -281,9 +284,10 @@ type jsonSemaphore struct {
 }
 
 type jsonHolder struct {
-	PID   int  `json:"pid"`
-	Alive bool `json:"alive"`
-	Count int  `json:"count"`
+	PID          int    `json:"pid"`
+	PIDNamespace uint64 `json:"pid_namespace,omitempty"`
+	Alive        bool   `json:"alive"`
+	Count        int    `json:"count"`
 }
 
 type jsonCond struct {
@@ -304,6 +308,7 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 		Mode:         fmt.Sprintf("%04o", uint32(si.Mode.Perm())),
 		UID:          si.UID,
 		CreatorPID:   si.CreatorPID,
+		CreatorPIDNS: si.CreatorPIDNamespace,
 		CreatorAlive: si.CreatorAlive,
 		Created:      timePtr(si.Created),
 		MaxProcesses: si.MaxProcesses,
@@ -315,7 +320,7 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 		Objects:      []jsonObject{},
 	}
 	for _, p := range si.Processes {
-		js.Processes = append(js.Processes, jsonProcess{PID: p.PID, Alive: p.Alive, Since: timePtr(p.Since), Slot: p.Slot})
+		js.Processes = append(js.Processes, jsonProcess{PID: p.PID, PIDNS: p.PIDNamespace, Alive: p.Alive, Since: timePtr(p.Since), Slot: p.Slot})
 	}
 	for _, o := range si.Objects {
 		jo := jsonObject{
@@ -363,4 +368,14 @@ func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// pidText names the process pid of PID namespace ns: "pid 42", or, for a
+// namespace other than this process's, "pid 1 in pid namespace 4026532451",
+// since that pid may belong to someone else here.
+func pidText(pid int, ns uint64) string {
+	if ns != 0 && ns != ps.OwnPIDNamespace() {
+		return fmt.Sprintf("pid %d in pid namespace %d", pid, ns)
+	}
+	return fmt.Sprintf("pid %d", pid)
 }

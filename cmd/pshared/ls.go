@@ -85,7 +85,7 @@ func printList(w io.Writer, list []ps.SegmentInfo) {
 	for _, si := range list {
 		creator := "-"
 		if si.CreatorPID != 0 {
-			creator = fmt.Sprintf("%d (%s)", si.CreatorPID, aliveWord(si.CreatorAlive, "running", "exited"))
+			creator = fmt.Sprintf("%s (%s)", strings.TrimPrefix(pidText(si.CreatorPID, si.CreatorPIDNamespace), "pid "), aliveWord(si.CreatorAlive, "running", "exited"))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", si.Name, humanSize(si.Size), si.Mode, owner(si.UID), creator, status(si))
 	}

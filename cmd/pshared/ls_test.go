@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	ps "github.com/processshared/processshared"
 	"github.com/processshared/processshared/internal/shmtest"
 )
 
@@ -54,7 +55,7 @@ func TestLsInspectRm(t *testing.T) {
 		t.Errorf("lock held by a live pshared: %+v", m)
 	}
 	if sem := l.Objects[1].Semaphore; sem.Value != 1 || sem.Max != 2 || len(sem.Holders) != 1 ||
-		sem.Holders[0] != (jsonHolder{PID: permit.cmd.Process.Pid, Alive: true, Count: 1}) {
+		sem.Holders[0] != (jsonHolder{PID: permit.cmd.Process.Pid, PIDNamespace: ps.OwnPIDNamespace(), Alive: true, Count: 1}) {
 		t.Errorf("semaphore with one permit held: %+v", sem)
 	}
 	if !s.Stale || len(s.Processes) != 1 || s.Processes[0].Alive || s.Processes[0].PID != dead.cmd.Process.Pid {
@@ -72,7 +73,7 @@ func TestLsInspectRm(t *testing.T) {
 	deadPID, lockerPID := strconv.Itoa(dead.cmd.Process.Pid), strconv.Itoa(locker.cmd.Process.Pid)
 	for _, want := range []string{
 		`(?m)^SEGMENT +SIZE +MODE +OWNER +CREATOR +STATUS$`,
-		`(?m)^` + stale + ` +16 MiB +-rw------- .* stale: 1 process dead, none alive$`,
+		`(?m)^` + stale + ` +4 MiB +-rw------- .* stale: 1 process dead, none alive$`,
 		`(?m)^    mutex +L +held by pid ` + deadPID + ` \(dead\)$`,
 		`(?m)^` + live + ` .* in use: 2 processes alive, 0 dead$`,
 		`(?m)^    mutex +L +held by pid ` + lockerPID + ` \(alive\)$`,

@@ -44,9 +44,9 @@ const (
 // The segment that holds the names of lock and sem.
 const (
 	segmentEnv    = "PSHARED_SEGMENT"
-	sharedSize    = 16 << 20 // tmpfs allocates only the pages used
-	sharedProcs   = 1024     // pshared processes attached at once
-	sharedObjects = 1024     // names
+	sharedSize    = 4 << 20 // reserved at creation: room for about 450 semaphores
+	sharedProcs   = 1024    // pshared processes attached at once
+	sharedObjects = 1024    // names
 )
 
 type command struct {
@@ -208,11 +208,21 @@ func segmentFlag(fs *flag.FlagSet) *string {
 // openShared opens the segment that holds lock and sem names, creating it if
 // it does not exist.
 func openShared(name string) (*ps.Segment, error) {
-	return ps.OpenOrCreate(name, sharedSize, &ps.Options{
+	seg, err := ps.OpenOrCreate(name, sharedSize, &ps.Options{
 		Mode:         0o600,
 		MaxProcesses: sharedProcs,
 		MaxObjects:   sharedObjects,
 	})
+	if errors.Is(err, ps.ErrVersion) {
+		// A segment left by an older pshared (or library): it cannot be
+		// used, and only the operator knows whether it is still in use.
+		return nil, fmt.Errorf("%w\n"+
+			"segment %q was made by a version of pshared with another layout; remove it with\n"+
+			"  pshared rm --stale %s     (if no process uses it any more)\n"+
+			"or, when no process of the old version runs,\n"+
+			"  rm -f /dev/shm/%s", err, name, name, name)
+	}
+	return seg, err
 }
 
 // checkObjectName reports whether name can name a lock or semaphore.

@@ -151,3 +151,14 @@ func Now() int64 {
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
 }
+
+// GetRobustList returns the calling thread's robust futex list head and its
+// size. It wraps get_robust_list(2) for the calling thread (pid 0).
+func GetRobustList() (head unsafe.Pointer, size uintptr, err error) {
+	var h uintptr
+	_, _, e := syscall.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&h)), uintptr(unsafe.Pointer(&size)))
+	if e != 0 {
+		return nil, 0, e
+	}
+	return unsafe.Pointer(h), size, nil
+}
