@@ -308,6 +308,24 @@ func reportBlocked(f func() string) {
 	}
 }
 
+// killHolder has the holder a take what it holds (and report held), then
+// kills a with SIGKILL and reaps it, either before telling b to start
+// (after) or once b reports that it is waiting. It returns b's next report.
+func killHolder(t *testing.T, a, b *nsChild, held string, after bool) string {
+	t.Helper()
+	a.send(t, "go")
+	a.expect(t, held)
+	if after {
+		a.kill(t)
+		b.send(t, "go")
+	} else {
+		b.send(t, "go")
+		b.expect(t, "waiting")
+		a.kill(t)
+	}
+	return b.next(t)
+}
+
 // TestPIDNSMutexHammer: two processes, each pid 1 of its own PID namespace
 // and with the same keeper thread id (startPair tries for it), increment a
 // shared counter 20000 times each under one Mutex, from two goroutines
@@ -465,17 +483,7 @@ func TestPIDNSOwnerKilled(t *testing.T) {
 			seg := create(t, 1<<16, nil)
 			m := mutex(t, seg, "m")
 			a, b := startPair(t, "hold", role, seg.Name())
-			a.send(t, "go")
-			a.expect(t, "locked")
-			if role == "after" {
-				a.kill(t)
-				b.send(t, "go")
-			} else {
-				b.send(t, "go")
-				b.expect(t, "waiting")
-				a.kill(t)
-			}
-			if r := b.next(t); r != "ownerdead" {
+			if r := killHolder(t, a, b, "locked", role == "after"); r != "ownerdead" {
 				t.Errorf("lock after the holder (keeper id %d) was killed, by a process with keeper id %d: %s, want ErrOwnerDead", a.tid, b.tid, r)
 			}
 			b.finish(t)
@@ -536,17 +544,7 @@ func TestPIDNSSemaphoreHolderKilled(t *testing.T) {
 			seg := create(t, 1<<16, nil)
 			s := semaphore(t, seg, "s", 1, 1)
 			a, b := startPair(t, "hold", role, seg.Name())
-			a.send(t, "go")
-			a.expect(t, "acquired")
-			if role == "after" {
-				a.kill(t)
-				b.send(t, "go")
-			} else {
-				b.send(t, "go")
-				b.expect(t, "waiting")
-				a.kill(t)
-			}
-			if r := b.next(t); r != "ok" {
+			if r := killHolder(t, a, b, "acquired", role == "after"); r != "ok" {
 				t.Errorf("Acquire after the holder (keeper id %d) was killed, by a process with keeper id %d: %s, want its permit", a.tid, b.tid, r)
 			}
 			b.finish(t)
