@@ -31,6 +31,9 @@ import (
 // "reused-slot" the table has room for two processes (P and one child), so
 // H attaches in the slot the dead C left.
 func TestPIDNSIdentityReuse(t *testing.T) {
+	if childtest.Role() == "" && !ps.Robust() {
+		t.Skip("no kernel death mark (processshared_nofutex build): a holder in another PID namespace is taken to be alive, as documented")
+	}
 	if role := childtest.Role(); role != "" {
 		seg := nsAttach(t)
 		if seg == nil {

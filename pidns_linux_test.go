@@ -439,6 +439,9 @@ func TestPIDNSUnlockByNonHolder(t *testing.T) {
 //	P.1 kills A with SIGKILL and reaps it.
 //	B.2 [after: starts to lock]; acquires m, told the owner died.
 func TestPIDNSOwnerKilled(t *testing.T) {
+	if childtest.Role() == "" && !ps.Robust() {
+		t.Skip("no kernel death mark (processshared_nofutex build): a holder in another PID namespace is taken to be alive, as documented")
+	}
 	lockContext := func(m *ps.Mutex) string {
 		ctx, cancel := context.WithTimeout(context.Background(), nsBound)
 		defer cancel()
@@ -506,6 +509,9 @@ func TestPIDNSOwnerKilled(t *testing.T) {
 //	B.2 [after: starts to acquire]; acquires the dead A's permit and
 //	    releases it; P.3 sees value 1.
 func TestPIDNSSemaphoreHolderKilled(t *testing.T) {
+	if childtest.Role() == "" && !ps.Robust() {
+		t.Skip("no kernel death mark (processshared_nofutex build): a holder in another PID namespace is taken to be alive, as documented")
+	}
 	acquire := func(s *ps.Semaphore) string {
 		ctx, cancel := context.WithTimeout(context.Background(), nsBound)
 		defer cancel()
