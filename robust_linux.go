@@ -144,7 +144,7 @@ func armPending(word *uint32) (disarm func()) {
 		return func() {}
 	}
 	return func() {
-		futex.SetRobustList(prev, unsafe.Sizeof(*h))
+		futex.SetRobustListAddr(prev, unsafe.Sizeof(*h))
 		runtime.KeepAlive(h) // the kernel held its address until now
 		runtime.UnlockOSThread()
 	}

@@ -154,11 +154,22 @@ func Now() int64 {
 
 // GetRobustList returns the calling thread's robust futex list head and its
 // size. It wraps get_robust_list(2) for the calling thread (pid 0).
-func GetRobustList() (head unsafe.Pointer, size uintptr, err error) {
-	var h uintptr
-	_, _, e := syscall.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&h)), uintptr(unsafe.Pointer(&size)))
+// The head is returned as an address: it may be memory the Go runtime does
+// not manage (glibc's, in a cgo program); SetRobustListAddr registers it
+// again.
+func GetRobustList() (head uintptr, size uintptr, err error) {
+	_, _, e := syscall.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&head)), uintptr(unsafe.Pointer(&size)))
 	if e != 0 {
-		return nil, 0, e
+		return 0, 0, e
 	}
-	return unsafe.Pointer(h), size, nil
+	return head, size, nil
+}
+
+// SetRobustListAddr is SetRobustList for a head known by its address.
+func SetRobustListAddr(head, size uintptr) error {
+	_, _, e := syscall.RawSyscall(unix.SYS_SET_ROBUST_LIST, head, size, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }

@@ -121,7 +121,6 @@ type SemState struct {
 	value   uint8
 	waiters uint8
 	total   uint8 // ghost: permits in existence (initial + those producers released)
-	bad     uint8
 	held    [maxProcs]uint8 // the held entry of each slot
 	live    [maxProcs]uint8
 	proc    [maxProcs]sproc
