@@ -120,7 +120,7 @@ type sproc struct {
 type SemState struct {
 	value   uint8
 	waiters uint8
-	total   uint8 // ghost: permits in existence (initial + those producers released)
+	total   uint8           // ghost: permits in existence (initial + those producers released)
 	held    [maxProcs]uint8 // the held entry of each slot
 	live    [maxProcs]uint8
 	proc    [maxProcs]sproc
