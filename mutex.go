@@ -177,6 +177,13 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 		}
 		pause()
 	}
+	return m.lockSleep(ctx)
+}
+
+// lockSleep is lockSlow after its spin: it waits in the kernel. The caller
+// holds m.s.enter().
+func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
+	defer m.s.guard(&err, guarded())
 	if err := m.l.acquire(ctx, m.s); err != nil { // step: mutex.lock.token
 		return err
 	}
@@ -326,7 +333,7 @@ func (m *Mutex) lockSlow() {
 		}
 		pause()
 	}
-	err := m.lockContext(context.Background())
+	err := m.enterAnd(func() error { return m.m.lockSleep(context.Background()) }) // spun already
 	if err != nil {
 		if _, dead := err.(*OwnerDeadError); !dead {
 			if err == ErrClosed {
@@ -351,13 +358,19 @@ func (m *Mutex) LockContext(ctx context.Context) (err error) {
 	return m.lockContext(ctx)
 }
 
-func (m *Mutex) lockContext(ctx context.Context) (err error) {
+func (m *Mutex) lockContext(ctx context.Context) error {
+	return m.enterAnd(func() error { return m.m.lock(ctx) })
+}
+
+// enterAnd runs lock inside the mapping (Segment.enter), or returns
+// ErrClosed.
+func (m *Mutex) enterAnd(lock func() error) (err error) {
 	if !m.m.s.enter() {
 		return ErrClosed
 	}
 	defer m.m.s.exit()
 	defer m.m.s.guard(&err, guarded())
-	return m.m.lock(ctx)
+	return lock()
 }
 
 // TryLock tries to lock m and reports whether it succeeded. It never blocks.
