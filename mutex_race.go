@@ -16,7 +16,7 @@ func (m *Mutex) Unlock() {
 	if raceEnabled {
 		raceReleaseMerge(m.m.l.race)
 	}
-	if !atomic.CompareAndSwapUint32(m.m.word, m.m.id, 0) {
+	if atomic.LoadUint32(m.m.closed) != 0 || !atomic.CompareAndSwapUint32(m.m.word, m.m.id, 0) {
 		m.unlockSlow()
 	}
 }
