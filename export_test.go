@@ -24,6 +24,10 @@ func SlotOf(s *Segment) int { return int((s.slot - s.lay.procOff) / procSlotSize
 // from the kernel.
 func SetTestHookWoken(f func()) { testHookWoken = f }
 
+// SetTestHookDetached sets the function Close runs once the handle's slot
+// is off the robust list, before its live word is cleared.
+func SetTestHookDetached(f func()) { testHookDetached = f }
+
 // MutexWord returns m's lock word.
 func MutexWord(m *Mutex) uint32 { return atomic.LoadUint32(m.m.word) }
 

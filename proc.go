@@ -60,10 +60,19 @@ import (
 // wakes it; if after, it sees the new gen and does not sleep. Without A3 it
 // would sleep until the newcomer dies, or forever.
 //
-// A handle's release (detach, on Close): its list entry is unlinked and its
-// live word set to 0, and everyone sleeping on the word is woken: its
-// identity is dead from then on (it stays so, since only a later claim,
-// which bumps the generation, reuses the slot).
+// A handle's release (detach, on Close), in order:
+//
+//	D1  live: tid → tid|liveDied            CAS; dead to lookup from here on
+//	D2  wake all sleepers on live           they look again and find it dead
+//	D3  unlink the slot from the robust list
+//	D4  live: → 0                           the slot is free
+//
+// Its identity stays dead, since only a later claim, which bumps the
+// generation, reuses the slot. A word with liveDied and a tid is a release
+// in progress and is never claimed (the kernel clears the tid when it marks a
+// death), so no newcomer takes the word while it is still on this process's
+// robust list: a kill before D3 has the kernel mark it as for any death, and
+// a kill between D3 and D4 leaves the slot unclaimable, one slot lost.
 type identity = uint32
 
 const (
@@ -132,8 +141,8 @@ func (s *Segment) attach() error {
 			off := procOff + i*procSlotSize
 			w := u32at(s.mem, off+slotLive)
 			v := atomic.LoadUint32(w)
-			if v != 0 && (!reuse || v&liveDied == 0) {
-				continue
+			if v != 0 && (!reuse || v&liveDied == 0 || v&tidMask != 0) {
+				continue // in use, or being released (D1–D4)
 			}
 			if s.lay.nextGen(load32(s.mem, off+slotGen)) == 0 {
 				continue // retired
@@ -185,17 +194,36 @@ func (s *Segment) attach() error {
 // detach takes this Segment's slot off the robust list and frees it. Waiters
 // sleeping on the slot's live word are woken: to them this handle is gone,
 // and the locks it holds are held by a dead owner.
+//
+// The order makes a kill at any point of it harmless (D1–D4 of "A handle's
+// release" above): until D3 the word is still on the keeper's robust list
+// with its tid, so the kernel still marks it and wakes its sleepers.
 func (s *Segment) detach() {
 	k := theKeeper()
-	func() {
-		k.mu.Lock()
-		defer k.mu.Unlock() // unlink may fault on a truncated file (see guard)
-		k.unlink(unsafe.Pointer(&s.mem[s.slot+slotNext]))
-	}()
 	w := u32at(s.mem, s.slot+slotLive)
-	atomic.StoreUint32(w, 0)
-	wakeAll(w)
+	for { // D1
+		v := atomic.LoadUint32(w)
+		if v&liveDied != 0 || atomic.CompareAndSwapUint32(w, v, v|liveDied) {
+			break
+		}
+	}
+	wakeAll(w) // D2
+	func() {
+		// Under k.mu, released by defer: unlink may fault on a truncated
+		// file (see guard).
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		k.unlink(unsafe.Pointer(&s.mem[s.slot+slotNext])) // D3
+	}()
+	if testHookDetached != nil {
+		testHookDetached()
+	}
+	atomic.StoreUint32(w, 0) // D4
 }
+
+// testHookDetached, if set (by tests only), runs in detach between D3 and
+// D4.
+var testHookDetached func()
 
 // A holder describes the process behind an identity found in a lock word.
 type holder struct {

@@ -111,12 +111,15 @@ const pollInterval = 10 * time.Millisecond
 // kernel cannot report deaths, it returns at least every pollInterval. The
 // caller holds s.enter().
 func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []liveRef, poll bool) error {
+	// The word's value is taken before c is published: once addCancel
+	// returns, Close (or the context) may fire c at any moment, and a value
+	// read after that fire would let the sleep below miss it.
 	var c waitCancel
+	const cval = 0 // c.word's value as made, before anyone can fire c
 	if !s.addCancel(&c) {
 		return ErrClosed
 	}
 	defer s.removeCancel(&c)
-	cval := atomic.LoadUint32(&c.word)
 	if done := ctx.Done(); done != nil {
 		stop := context.AfterFunc(ctx, c.fire)
 		defer stop()

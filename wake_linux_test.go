@@ -482,3 +482,52 @@ func TestSemaphoreMixedSizes(t *testing.T) {
 		t.Errorf("acquisitions: %v", got)
 	}
 }
+
+// TestCloseKilledWhileDetaching: a process killed in the middle of Close,
+// while holding a Mutex, still leaves the Mutex to the others as held by a
+// dead owner.
+//
+//	B.1  B locks m and closes its segment; Close kills B once B's slot is
+//	     off its robust list, before the slot's live word is cleared.
+//	P.1  P locks m: it must get ErrOwnerDead at once. The kernel no longer
+//	     reports B's slot, so Close marks the live word dead (D1) before it
+//	     unlinks it.
+//
+// Without D1, P sees a live word that looks alive, sleeps on it, and nobody
+// ever wakes it.
+func TestCloseKilledWhileDetaching(t *testing.T) {
+	if childtest.Role() == "B" {
+		s := inherit(t)
+		m, err := ps.NewMutex(s, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Lock()
+		ps.SetTestHookDetached(func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) })
+		s.Close()
+		fmt.Println("Close returned")
+		return
+	}
+	if !ps.Robust() {
+		t.Skip("no robust list: the holder's death is judged from its pid")
+	}
+	seg := create(t, 1<<20, nil)
+	m, err := ps.NewMutex(seg, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := segChild(t, seg, "B")
+	out, err := b.Output()
+	if ws, ok := b.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("B: %v, %q; want it killed by its hook in Close", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = m.LockContext(ctx)
+	if !errors.Is(err, ps.ErrOwnerDead) {
+		t.Fatalf("LockContext after B died in Close: %v after %v, want ErrOwnerDead", err, time.Since(start))
+	}
+	m.MarkConsistent()
+	m.Unlock()
+}
