@@ -355,6 +355,18 @@ func (m *Mutex) lockSlow() {
 // repair the protected state, and Unlock m: check for ErrOwnerDead before
 // any other error (see the example).
 func (m *Mutex) LockContext(ctx context.Context) (err error) {
+	// The fast path stays outside the mapping, as Lock's does (see
+	// mutex_fast.go): after a Close its CAS and loads land on the
+	// placeholder, and the check of closed after them sends the call to
+	// lockContext, which returns ErrClosed. A truncated file faults the
+	// CAS: guard turns that into ErrTruncated.
+	defer m.m.s.guard(&err, guarded())
+	if atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) { // step: mutex.lock.fast_cas
+		err := m.m.acquired()
+		if atomic.LoadUint32(m.m.closed) == 0 {
+			return err
+		}
+	}
 	return m.lockContext(ctx)
 }
 

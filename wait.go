@@ -136,13 +136,14 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 		lives = lives[:min(len(lives), maxLives)]
 	}
 	if futex.HasWaitv() {
-		var ws [2 + maxLives]futex.Waiter
+		var ws [2 + 2*maxLives]futex.Waiter
 		ws[0] = futex.Shared(word, val)
 		ws[1] = futex.Private(&c.word, cval)
 		for i, l := range lives {
-			ws[2+i] = futex.Shared(l.word, l.val)
+			ws[2+2*i] = futex.Shared(l.word, l.val)
+			ws[3+2*i] = futex.Shared(l.gen, l.g)
 		}
-		futex.Waitv(ws[:2+len(lives)], deadline)
+		futex.Waitv(ws[:2+2*len(lives)], deadline)
 	} else {
 		// Without futex_waitv (Linux before 5.16, qemu-user) nothing
 		// wakes this sleep when c fires or a watched process dies: poll.
@@ -172,10 +173,18 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 // the kernel, before it looks at anything.
 var testHookWoken func()
 
-// A liveRef is a process's live word and the value it was seen to hold.
+// A liveRef is a process's live word and the value it was seen to hold,
+// and its slot's generation word and the generation of the identity waited
+// for. The sleep watches both: the live word alone could, after a death and
+// a newcomer's claim, hold the value seen again (an equal tid, in another
+// PID namespace or reused, and a liveWaiters bit set by a waiter for the
+// newcomer), after the newcomer's A3 wake went by; the generation has moved
+// on by then, so the sleep does not begin.
 type liveRef struct {
 	word *uint32
 	val  uint32
+	gen  *uint32
+	g    uint32
 }
 
 // maxLives bounds the live words one sleep watches.
@@ -198,7 +207,7 @@ func watch(h holder) (liveRef, bool) {
 	if atomic.LoadUint32(h.gen) != h.g { // step: wait.watch_gen
 		return liveRef{}, false
 	}
-	return liveRef{h.live, h.val}, true
+	return liveRef{h.live, h.val, h.gen, h.g}, true
 }
 
 func pollDeadline(deadline int64) int64 {
