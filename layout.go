@@ -23,6 +23,7 @@ import (
 //	64      8     created      creation time, Unix nanoseconds
 //	72      8     creatorStart creator's start time (clock ticks since boot)
 //	80      8     creatorNS    inode of the creator's PID namespace (0 if unknown)
+//	128     8     spinners     the spinner gate (see spinEnter); on a cache line of its own
 //
 // The process table follows the header, then the directory, then the heap.
 // Every offset and count read back from a mapping is checked against the
@@ -46,6 +47,7 @@ const (
 	offCreated      = 64
 	offCreatorStart = 72
 	offCreatorNS    = 80
+	offSpinners     = 128
 
 	procSlotSize = 64
 	dirEntrySize = 128

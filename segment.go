@@ -332,7 +332,7 @@ func (s *Segment) local(off uint64) *local {
 	defer s.mu.Unlock()
 	l := s.locals[off]
 	if l == nil {
-		l = newLocal(raceAddr(s.fid, off))
+		l = newLocal(raceAddr(s.fid, off), u64at(s.mem, offSpinners))
 		if s.locals == nil {
 			s.locals = make(map[uint64]*local)
 		}

@@ -2,6 +2,7 @@ package processshared
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -18,12 +19,13 @@ import (
 // a channel, which costs no thread. A process thus has at most one sleeper per
 // object, and one FUTEX_WAKE wakes one process.
 type local struct {
-	token chan struct{}  // capacity 1: holding it means "I may sleep in the kernel"
-	race  unsafe.Pointer // address the race detector annotations key on (race.go)
+	token    chan struct{}  // capacity 1: holding it means "I may sleep in the kernel"
+	race     unsafe.Pointer // address the race detector annotations key on (race.go)
+	spinners *uint64        // the segment's spinner gate (header offSpinners)
 }
 
-func newLocal(race unsafe.Pointer) *local {
-	return &local{token: make(chan struct{}, 1), race: race}
+func newLocal(race unsafe.Pointer, spinners *uint64) *local {
+	return &local{token: make(chan struct{}, 1), race: race, spinners: spinners}
 }
 
 // Spinning before a sleep pays off when the other party runs on another CPU
@@ -42,20 +44,78 @@ func newLocal(race unsafe.Pointer) *local {
 const spinFor = 10 * time.Microsecond
 
 // spin polls ready for up to spinFor and reports whether it became true.
+// It does not spin while maxSpinners others of the segment spin (see
+// spinEnter).
 func (l *local) spin(ready func() bool) bool {
-	var start time.Time
-	for i := 0; ; i++ {
+	if ready() {
+		return true
+	}
+	start := time.Now()
+	tick, ok := spinEnter(l.spinners, start)
+	if !ok {
+		return false
+	}
+	defer spinLeave(l.spinners, tick)
+	for i := 1; ; i++ {
 		if ready() {
 			return true
 		}
-		if i%16 == 0 {
-			if i == 0 {
-				start = time.Now()
-			} else if time.Since(start) > spinFor {
-				return false
-			}
+		if i%16 == 0 && time.Since(start) > spinFor {
+			return false
 		}
 		pause()
+	}
+}
+
+// Spinning pays off only while the party that will make the condition true
+// has a CPU to run on. With more spinners than CPUs (an 8-process Broadcast
+// on 2 CPUs, say) the spinners delay that party and each other, and every
+// one of them then sleeps anyway. So every spin of a segment registers in
+// the segment's spinner gate, a 64-bit header word:
+//
+//	bits 0-15   n     spins in progress, counted during tick
+//	bits 16-63  tick  the time the count belongs to, in units of spinTick
+//
+// spinEnter, in one CAS: if the word's tick is not the current one, n is
+// taken as 0 (the spins it counted ended long ago: a spin lasts spinFor, a
+// tenth of spinTick; a process killed while spinning is forgotten this
+// way); if n is maxSpinners or more it does not spin; else it stores
+// (now, n+1). spinLeave decrements n if the tick is still the one it
+// entered in. The count is a heuristic: around a tick boundary it
+// undercounts (spins of the last tick are forgotten), never overcounts for
+// longer than a tick, so it cannot stop spinning for good.
+const spinTick = 100 * time.Microsecond
+
+// maxSpinners is the most spins a segment has in progress at once: one CPU
+// is left for the party the spinners wait for.
+var maxSpinners = uint64(max(1, runtime.NumCPU()-1))
+
+func spinEnter(w *uint64, now time.Time) (tick uint64, ok bool) {
+	tick = uint64(now.UnixNano()/int64(spinTick)) & (1<<48 - 1)
+	for {
+		old := atomic.LoadUint64(w)
+		n := old & 0xffff
+		if old>>16 != tick {
+			n = 0
+		}
+		if n >= maxSpinners {
+			return 0, false
+		}
+		if atomic.CompareAndSwapUint64(w, old, tick<<16|(n+1)) {
+			return tick, true
+		}
+	}
+}
+
+func spinLeave(w *uint64, tick uint64) {
+	for {
+		old := atomic.LoadUint64(w)
+		if old>>16 != tick || old&0xffff == 0 {
+			return // counted anew since
+		}
+		if atomic.CompareAndSwapUint64(w, old, old-1) {
+			return
+		}
 	}
 }
 
