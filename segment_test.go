@@ -240,3 +240,51 @@ func TestObjectErrors(t *testing.T) {
 		t.Errorf("full directory: %v, want ErrNoSpace", err)
 	}
 }
+
+// TestOpenOrCreateExisting: OpenOrCreate opens an existing segment whatever
+// size and shaping options it is given, as documented; the size matters only
+// to the process that creates.
+func TestOpenOrCreateExisting(t *testing.T) {
+	name := shmtest.Name(t)
+	seg, err := ps.Create(name, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	m, err := ps.NewMutex(seg, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Lock()
+	defer m.Unlock()
+	for _, c := range []struct {
+		size int64
+		opts *ps.Options
+	}{
+		{0, nil},
+		{-1, nil},
+		{4096, nil}, // too small for a new segment's tables
+		{1 << 20, &ps.Options{MaxProcesses: ps.MaxProcessesLimit + 1}},
+	} {
+		s, err := ps.OpenOrCreate(name, c.size, c.opts)
+		if err != nil {
+			t.Errorf("OpenOrCreate(%q, %d, %+v) of an existing segment: %v", name, c.size, c.opts, err)
+			continue
+		}
+		if s.Size() != seg.Size() {
+			t.Errorf("OpenOrCreate(%d): size %d, want the existing %d", c.size, s.Size(), seg.Size())
+		}
+		m2, err := ps.NewMutex(s, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m2.TryLock() {
+			t.Errorf("OpenOrCreate(%d) gave a segment whose mutex m is free: not the existing one", c.size)
+		}
+		s.Close()
+	}
+	// A size a new segment cannot have still fails when the name is free.
+	if _, err := ps.OpenOrCreate(shmtest.Name(t), 0, nil); err == nil {
+		t.Error("OpenOrCreate of a new segment with size 0 succeeded")
+	}
+}

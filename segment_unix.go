@@ -57,21 +57,23 @@ func Open(name string) (*Segment, error) { return open(name, nil) }
 // OpenOrCreate opens the named segment, creating it with size bytes if it does
 // not exist. Any number of processes may race to call it for the same name:
 // exactly one creates the segment and all of them get the same, fully
-// initialized segment. If the segment exists, size is ignored. The process
-// that creates it reserves its blocks as Create does: a full /dev/shm gives
-// an error matching syscall.ENOSPC.
+// initialized segment. If the segment exists, size and the options that
+// shape a new segment (MaxProcesses, MaxObjects, Mode, Sparse) are ignored,
+// whatever they are: even a size too small for a new segment opens an
+// existing one. The process that creates it reserves its blocks as Create
+// does: a full /dev/shm gives an error matching syscall.ENOSPC.
 func OpenOrCreate(name string, size int64, opts *Options) (*Segment, error) {
 	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	l, err := newLayout(size, opts)
-	if err != nil {
 		return nil, err
 	}
 	for range 100 {
 		s, err := open(name, opts)
 		if !errors.Is(err, fs.ErrNotExist) {
 			return s, err
+		}
+		l, err := newLayout(size, opts)
+		if err != nil {
+			return nil, err
 		}
 		f, err := createNamed(name, l, opts.mode(), opts.sparse())
 		if errors.Is(err, fs.ErrExist) {

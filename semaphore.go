@@ -280,10 +280,14 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		return ErrClosed
 	}
 	defer m.s.exit()
-	if err := m.l.acquire(ctx, m.s); err != nil { // step: sem.acquire.token
-		return err
+	try := func() bool {
+		ok, _ := m.tryAcquire(n, false) // an error shows again below
+		return ok
 	}
-	have := true // the token
+	have, err := m.l.acquireFor(ctx, m.s, n, try) // step: sem.acquire.token
+	if err != nil || !have {
+		return err // or acquired by try
+	}
 	defer func() {
 		if have {
 			m.l.release()
@@ -309,6 +313,17 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		if v&semCount >= n {
 			continue
 		}
+		if c := v & semCount; c > 0 && m.l.could(c) {
+			// Too few for this Acquire, enough for another goroutine of
+			// this process that waits for the token: let it look. It
+			// registered its demand before it blocked on the token, so
+			// either could sees it, or it takes the token only after a
+			// later Release, whose wake reaches this process's sleeper.
+			if done, err := m.yield(ctx, n, try, &have); done {
+				return err
+			}
+			continue
+		}
 		if v&semSleepers == 0 {
 			if !atomic.CompareAndSwapUint32(m.value, v, v|semSleepers) { // step: sem.acquire.set_sleepers
 				continue
@@ -323,15 +338,24 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			return err
 		}
 		// Woken, but the permits may suit another goroutine of this
-		// process better (a smaller Acquire parked on the token): let the
-		// goroutines parked on the token look first.
-		m.l.release() // step: sem.acquire.yield_token
-		have = false
-		if err := m.l.acquire(ctx, m.s); err != nil {
-			return err
+		// process better (a smaller Acquire parked on the token): let it
+		// look first.
+		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) {
+			if done, err := m.yield(ctx, n, try, &have); done {
+				return err
+			}
 		}
-		have = true
 	}
+}
+
+// yield hands the token to a goroutine waiting for it and waits for it
+// again (see acquireFor); *have tracks whether the caller holds the token.
+// It reports done if the Acquire is over: acquired by try (err nil), or
+// given up (err set).
+func (m *Semaphore) yield(ctx context.Context, n uint32, try func() bool, have *bool) (done bool, err error) {
+	m.l.release() // step: sem.acquire.yield_token
+	*have, err = m.l.acquireFor(ctx, m.s, n, try)
+	return err != nil || !*have, err
 }
 
 func (m *Semaphore) acquired() error {

@@ -3,6 +3,7 @@ package processshared
 import (
 	"context"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -22,6 +23,11 @@ type local struct {
 	token    chan struct{}  // capacity 1: holding it means "I may sleep in the kernel"
 	race     unsafe.Pointer // address the race detector annotations key on (race.go)
 	spinners *uint64        // the segment's spinner gate (header offSpinners)
+
+	// demands counts, by the number of permits asked for, the Semaphore
+	// Acquires of this process waiting for the token (see acquireFor).
+	mu      sync.Mutex
+	demands map[uint32]int
 }
 
 func newLocal(race unsafe.Pointer, spinners *uint64) *local {
@@ -146,6 +152,54 @@ func (l *local) acquire(ctx context.Context, s *Segment) error {
 }
 
 func (l *local) release() { <-l.token }
+
+// acquireFor is acquire for a Semaphore Acquire of n permits: while it
+// waits for the token, the token's holder can see its demand (could). Once
+// its demand is visible, and before it blocks, it runs try: if that takes
+// the permits, acquireFor returns false (and no token). With the token
+// holder's could, this is a Dekker pair: either the holder sees the demand
+// (and yields the token to it), or try runs after the holder's last look
+// at the value and sees what the holder saw, or more.
+func (l *local) acquireFor(ctx context.Context, s *Segment, n uint32, try func() bool) (bool, error) {
+	select {
+	case l.token <- struct{}{}:
+		return true, nil
+	default:
+	}
+	l.mu.Lock()
+	if l.demands == nil {
+		l.demands = make(map[uint32]int)
+	}
+	l.demands[n]++
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		if l.demands[n]--; l.demands[n] == 0 {
+			delete(l.demands, n)
+		}
+		l.mu.Unlock()
+	}()
+	if try() {
+		return false, nil
+	}
+	if err := l.acquire(ctx, s); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// could reports whether a goroutine waiting in acquireFor asks for at most
+// v permits.
+func (l *local) could(v uint32) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for n := range l.demands {
+		if n <= v {
+			return true
+		}
+	}
+	return false
+}
 
 // A waitCancel is a private futex word that a sleeper includes in its
 // futex_waitv set, so that cancellation and Close wake exactly that sleeper.
