@@ -96,13 +96,13 @@ const (
 	pcParked                 // parked on the token (no step)
 	pcLoad                   // mutex.lock.load
 	pcCasFree                // mutex.lock.cas_free
-	pcGen                    // mutex.lock.lookup_gen
-	pcLive                   // mutex.lock.lookup_live
-	pcWatch                  // mutex.lock.watch_cas
-	pcRecheck                // mutex.lock.watch_recheck_gen
-	pcOGen                   // mutex.lock.watch_gen: another process's slot
-	pcOLive                  // mutex.lock.watch_live
-	pcOCAS                   // mutex.lock.watch_cas
+	pcGen                    // proc.lookup.gen: the holder's slot
+	pcLive                   // proc.lookup.live
+	pcWatch                  // wait.watch.cas
+	pcRecheck                // wait.watch.recheck_gen
+	pcOGen                   // proc.lookup.gen: another process's slot
+	pcOLive                  // proc.lookup.live
+	pcOCAS                   // wait.watch.cas
 	pcTakeover               // mutex.lock.takeover_cas
 	pcSetW                   // mutex.lock.set_waiters
 	pcWaitv                  // wait.sleep.waitv
@@ -165,15 +165,18 @@ const (
 // done. The first step waits until no goroutine is in flight.
 const closeOpen uint8 = 0
 
-// closeSteps is what Close does after waking its own waits. The live word
-// is marked CLOSED while it is still on the robust list with the process's
-// tid, so that a SIGKILL at any point still makes the kernel wake a waiter;
-// only after the wake-up is it cleared and unlinked. The mapping goes last.
-var closeSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.detach", "proc.close.unmap"}
+// closeSteps is what Close does after waking its own waits: detach's D1–D4
+// (proc.go, "A handle's release"), then the unmap. The live word is marked
+// DIED (D1) while it is still on the robust list with the process's tid, so
+// that a SIGKILL at any point still makes the kernel wake a waiter; only
+// after the wake-up (D2) is it unlinked (D3) and cleared (D4). A kill
+// between D3 and D4 leaves the word tid|DIED and off the list: dead to
+// lookups, never claimed again (one slot lost). The mapping goes last.
+var closeSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.unlink", "proc.close.clear", "proc.close.unmap"}
 
 // closeStepsBug is Close as first designed: clear and unlink the live word,
-// then wake. A SIGKILL between the two loses the wake-up (BugDetachKill).
-var closeStepsBug = []string{"proc.close.detach", "proc.close.wake_all", "proc.close.unmap"}
+// then wake. A SIGKILL before the wake loses it (BugDetachKill).
+var closeStepsBug = []string{"proc.close.clear", "proc.close.unlink", "proc.close.wake_all", "proc.close.unmap"}
 
 type mproc struct {
 	life   uint8
@@ -599,19 +602,19 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 		sl := identSlot(owner)
 		if s.slot[sl].gen != identGen(owner) {
 			nt.pc = pcTakeover
-			add("mutex.lock.lookup_gen", "generation changed: holder dead")
+			add("proc.lookup.gen", "generation changed: holder dead")
 			return
 		}
 		nt.wg[sl] = s.slot[sl].gen
 		nt.pc = pcLive
-		add("mutex.lock.lookup_gen", "")
+		add("proc.lookup.gen", "")
 
 	case pcLive:
 		sl := identSlot(th.v & mwIDMask)
 		lv := s.slot[sl].live
 		if liveDead(lv) {
 			nt.pc = pcTakeover
-			add("mutex.lock.lookup_live", "holder dead")
+			add("proc.lookup.live", "holder dead")
 			return
 		}
 		nt.wl[sl] = lv
@@ -619,7 +622,7 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 		if lv&liveWaiters != 0 {
 			nt.pc = pcRecheck
 		}
-		add("mutex.lock.lookup_live", "holder alive")
+		add("proc.lookup.live", "holder alive")
 
 	case pcWatch:
 		sl := identSlot(th.v & mwIDMask)
@@ -627,29 +630,29 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 			ns.slot[sl].live |= liveWaiters
 			nt.wl[sl] |= liveWaiters
 			nt.pc = pcRecheck
-			add("mutex.lock.watch_cas", "")
+			add("wait.watch.cas", "")
 			return
 		}
 		nt.pc = pcLoad
-		add("mutex.lock.watch_cas", "CAS failed")
+		add("wait.watch.cas", "CAS failed")
 
 	case pcRecheck:
 		owner := th.v & mwIDMask
 		sl := identSlot(owner)
 		if s.slot[sl].gen != identGen(owner) {
 			nt.pc = pcLoad
-			add("mutex.lock.watch_recheck_gen", "generation changed: retry")
+			add("wait.watch.recheck_gen", "generation changed: retry")
 			return
 		}
 		nt.ws |= 1 << sl
 		m.nextWatch(&ns, t, 0)
-		add("mutex.lock.watch_recheck_gen", "")
+		add("wait.watch.recheck_gen", "")
 
 	case pcOGen:
 		sl := th.cur
 		nt.wg[sl] = s.slot[sl].gen
 		nt.pc = pcOLive
-		add("mutex.lock.watch_gen", e.notef("slot %d", int(sl), 0))
+		add("proc.lookup.gen", e.notef("slot %d", int(sl), 0))
 
 	case pcOLive:
 		sl := th.cur
@@ -657,30 +660,30 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 		switch {
 		case liveDead(lv):
 			m.nextWatch(&ns, t, sl+1)
-			add("mutex.lock.watch_live", e.notef("slot %d dead: not watched", int(sl), 0))
+			add("proc.lookup.live", e.notef("slot %d dead: not watched", int(sl), 0))
 		case lv&liveWaiters != 0:
 			nt.wl[sl] = lv
 			nt.ws |= 1 << sl
 			m.nextWatch(&ns, t, sl+1)
-			add("mutex.lock.watch_live", e.notef("slot %d", int(sl), 0))
+			add("proc.lookup.live", e.notef("slot %d", int(sl), 0))
 		default:
 			nt.wl[sl] = lv
 			nt.pc = pcOCAS
-			add("mutex.lock.watch_live", e.notef("slot %d", int(sl), 0))
+			add("proc.lookup.live", e.notef("slot %d", int(sl), 0))
 		}
 
 	case pcOCAS:
 		sl := th.cur
 		if s.slot[sl].live != th.wl[sl] {
 			nt.pc = pcLoad
-			add("mutex.lock.watch_cas", e.notef("slot %d: CAS failed", int(sl), 0))
+			add("wait.watch.cas", e.notef("slot %d: CAS failed", int(sl), 0))
 			return
 		}
 		ns.slot[sl].live |= liveWaiters
 		nt.wl[sl] |= liveWaiters
 		nt.ws |= 1 << sl
 		m.nextWatch(&ns, t, sl+1)
-		add("mutex.lock.watch_cas", e.notef("slot %d", int(sl), 0))
+		add("wait.watch.cas", e.notef("slot %d", int(sl), 0))
 
 	case pcTakeover:
 		if s.word[mu] == th.v {
@@ -864,11 +867,13 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 				ns.identityDies(ident(uint8(p), 0))
 			case "proc.close.wake_all":
 				note = e.woke(ns.fx.WakeAll(fwLive(uint8(p))), m.name)
-			case "proc.close.detach":
+			case "proc.close.unlink":
 				ns.proc[p].listed = 0
+				note = "off the robust list"
+			case "proc.close.clear":
 				ns.slot[p].live = 0
 				ns.identityDies(ident(uint8(p), 0))
-				note = "unlinked, live word 0"
+				note = "live word 0"
 			case "proc.close.unmap":
 				// Goroutines still in a critical section lose the mapping.
 				for g := range maxGoroutines {
@@ -1223,12 +1228,10 @@ var mutexSteps = []string{
 	"token.acquire_wait",
 	"mutex.lock.load",
 	"mutex.lock.cas_free",
-	"mutex.lock.lookup_gen",
-	"mutex.lock.lookup_live",
-	"mutex.lock.watch_cas",
-	"mutex.lock.watch_recheck_gen",
-	"mutex.lock.watch_gen",
-	"mutex.lock.watch_live",
+	"proc.lookup.gen",
+	"proc.lookup.live",
+	"wait.watch.cas",
+	"wait.watch.recheck_gen",
 	"mutex.lock.takeover_cas",
 	"mutex.lock.set_waiters",
 	"wait.sleep.waitv",
@@ -1244,7 +1247,8 @@ var mutexSteps = []string{
 	"mutex.unlock.wake",
 	"proc.close.mark_closed",
 	"proc.close.wake_all",
-	"proc.close.detach",
+	"proc.close.unlink",
+	"proc.close.clear",
 	"proc.close.unmap",
 	"proc.attach.bump_gen",
 	"proc.attach.cas_live",

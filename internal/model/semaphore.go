@@ -111,7 +111,7 @@ type sthread struct {
 
 type sproc struct {
 	life   uint8
-	close  uint8 // 0 open, 1 closing, 2 marked, 3 woken, 4 detached(unmapped)
+	close  uint8 // 0 open, 1 closing, then 1+i after the i'th of semCloseSteps
 	listed uint8
 	token  uint8 // thread+1
 }
@@ -209,7 +209,7 @@ func (m *SemaphoreModel) fail(s *SemState, t int) {
 func (s *SemState) dead(e int) bool { return liveDead(s.live[e]) }
 
 // unmapped reports whether p's mapping is gone.
-func (s *SemState) unmapped(p int) bool { return s.proc[p].close >= 4 }
+func (s *SemState) unmapped(p int) bool { return int(s.proc[p].close) > len(semCloseSteps) }
 
 // take gives t n permits if there are enough.
 func (s *SemState) take(t int, n uint8) bool {
@@ -603,7 +603,8 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 	}
 }
 
-var semCloseSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.detach"}
+// semCloseSteps is Close after waking its own waits, as closeSteps.
+var semCloseSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.unlink", "proc.close.clear", "proc.close.unmap"}
 
 // process emits the steps of Close and of the kernel.
 func (m *SemaphoreModel) process(s *SemState, p int, e *emitter[SemState]) {
@@ -623,10 +624,14 @@ func (m *SemaphoreModel) process(s *SemState, p int, e *emitter[SemState]) {
 				ns.live[p] |= liveDied
 			case "proc.close.wake_all":
 				note = e.woke(ns.fx.WakeAll(fwLive(uint8(p))), m.name)
-			case "proc.close.detach":
-				ns.live[p] = 0
+			case "proc.close.unlink":
 				ns.proc[p].listed = 0
-				note = "unlinked, live word 0, unmapped"
+				note = "off the robust list"
+			case "proc.close.clear":
+				ns.live[p] = 0
+				note = "live word 0"
+			case "proc.close.unmap":
+				note = "unmapped"
 			}
 			e.add(actor, semCloseSteps[k-1], false, ns, note)
 		}
@@ -779,7 +784,14 @@ func (m *SemaphoreModel) Format(s *SemState) string {
 			b.WriteString(" " + [...]string{"", "KILLED", "DEAD"}[pr.life])
 		}
 		if pr.close != 0 {
-			b.WriteString(" " + [...]string{"", "closing", "closing:marked", "closing:woken", "closed"}[pr.close])
+			switch k := int(pr.close); {
+			case k == 1:
+				b.WriteString(" closing")
+			case k > len(semCloseSteps):
+				b.WriteString(" closed")
+			default:
+				b.WriteString(" closing:" + strings.TrimPrefix(semCloseSteps[k-2], "proc.close."))
+			}
 		}
 		for g := range maxGoroutines {
 			t := p*maxGoroutines + g
@@ -849,7 +861,9 @@ var semaphoreSteps = []string{
 	"sem.release.wake",
 	"proc.close.mark_closed",
 	"proc.close.wake_all",
-	"proc.close.detach",
+	"proc.close.unlink",
+	"proc.close.clear",
+	"proc.close.unmap",
 }
 
 // Steps returns the labels of the model's code steps.
