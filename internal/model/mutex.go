@@ -64,6 +64,18 @@ type MutexConfig struct {
 	// and unlink it from the robust list, then wake its sleepers. A SIGKILL
 	// between the two leaves them asleep: nothing will ever change the word.
 	BugDetachKill bool
+	// BugAttachOrder is the claim of a slot and the lookup as the code has
+	// them (proc.go, "A slot's claim", and lookup): the newcomer CASes the
+	// live word first (A1), then bumps the generation (A2), then clears
+	// liveWaiters and wakes all (A3); the lookup reads the live word, then
+	// the generation. Between A1 and A2 the dead holder looks alive with the
+	// newcomer's live word, and a waiter that watches it then can sleep
+	// through A3: killed between A3's clear and its wake-up, the newcomer
+	// leaves no liveWaiters bit for the kernel to wake on; or, without the
+	// generation in the sleep (BugLiveABA, as the code sleeps), a second
+	// waiter sets liveWaiters again after A3's clear and the first sleep
+	// matches.
+	BugAttachOrder bool
 }
 
 // The lock word, in the model's 8 bits:
@@ -194,6 +206,7 @@ const (
 	ncAlive       // attached
 	ncWalk        // killed; robust walk pending
 	ncDead
+	ncClear // BugAttachOrder: A3's clearing of liveWaiters next
 )
 
 type mslot struct {
@@ -414,10 +427,13 @@ func (s *MutexState) identityDies(id uint8) {
 	}
 }
 
-// alive reports whether identity id is alive in s, as the lookup sees it.
+// alive reports whether identity id is alive in s: its generation is the
+// slot's, its live word is not dead, and no newcomer has claimed the word
+// (with BugAttachOrder a newcomer's live word and the old generation can be
+// seen together; the lookup then takes the dead identity for alive).
 func (s *MutexState) alive(id uint8) bool {
 	sl := &s.slot[identSlot(id)]
-	return sl.gen == identGen(id) && !liveDead(sl.live)
+	return sl.gen == identGen(id) && !liveDead(sl.live) && (sl.nc == ncNone || sl.nc == ncDead)
 }
 
 // Next appends every step enabled in s.
@@ -581,6 +597,8 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 			nt.pc = pcCasFree
 		case owner == id:
 			m.nextWatch(&ns, t, 0)
+		case m.cfg.BugAttachOrder:
+			nt.pc = pcLive // the code's lookup: live word, then generation
 		default:
 			nt.pc = pcGen
 		}
@@ -607,6 +625,12 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 		}
 		nt.wg[sl] = s.slot[sl].gen
 		nt.pc = pcLive
+		if m.cfg.BugAttachOrder {
+			nt.pc = pcWatch
+			if th.wl[sl]&liveWaiters != 0 {
+				nt.pc = pcRecheck
+			}
+		}
 		add("proc.lookup.gen", "")
 
 	case pcLive:
@@ -618,9 +642,13 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 			return
 		}
 		nt.wl[sl] = lv
-		nt.pc = pcWatch
-		if lv&liveWaiters != 0 {
+		switch {
+		case m.cfg.BugAttachOrder:
+			nt.pc = pcGen
+		case lv&liveWaiters != 0:
 			nt.pc = pcRecheck
+		default:
+			nt.pc = pcWatch
 		}
 		add("proc.lookup.live", "holder alive")
 
@@ -898,15 +926,29 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 		ns := *s
 		ns.slot[p].gen = m.gen.Add(sl.gen, 1)
 		ns.slot[p].nc = ncCAS
+		if m.cfg.BugAttachOrder {
+			ns.slot[p].nc = ncClear
+			if m.cfg.Bug4 {
+				ns.slot[p].nc = ncAlive
+			}
+		}
 		e.add(actor, "proc.attach.bump_gen", false, ns, "")
 	case ncCAS:
 		ns := *s
 		ns.slot[p].live = m.newcomerTID(p)
 		ns.slot[p].nc = ncWake
-		if m.cfg.Bug4 {
+		switch {
+		case m.cfg.BugAttachOrder:
+			ns.slot[p].nc = ncBump
+		case m.cfg.Bug4:
 			ns.slot[p].nc = ncAlive
 		}
 		e.add(actor, "proc.attach.cas_live", false, ns, "")
+	case ncClear:
+		ns := *s
+		ns.slot[p].live &^= liveWaiters
+		ns.slot[p].nc = ncWake
+		e.add(actor, "proc.attach.clear_waiters", false, ns, "")
 	case ncWake:
 		ns := *s
 		ns.slot[p].nc = ncAlive
@@ -920,6 +962,16 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 }
 
 func (m *MutexModel) unmapped(pr *mproc) bool { return int(pr.close) > len(m.closes) }
+
+// newcomerListed reports whether a newcomer at nc has claimed its slot's
+// live word, which the kernel then handles at its death (the code sets the
+// list's pending op before the CAS and links the word after A3).
+func (m *MutexModel) newcomerListed(nc uint8) bool {
+	if m.cfg.BugAttachOrder {
+		return nc == ncBump || nc == ncClear || nc == ncWake || nc == ncAlive
+	}
+	return nc == ncWake || nc == ncAlive
+}
 
 // nextWatch moves t to the watch of the next slot from, other than its own
 // and the holder's; or, once all are watched, on to set the waiters bit.
@@ -1023,10 +1075,10 @@ func (m *MutexModel) env(s *MutexState, e *emitter[MutexState]) {
 	}
 	for sl := range m.nproc {
 		slot := &s.slot[sl]
-		if slot.nc >= ncBump && slot.nc <= ncAlive && b.Kill > 0 {
+		if (slot.nc >= ncBump && slot.nc <= ncAlive || slot.nc == ncClear) && b.Kill > 0 {
 			ns := *s
 			ns.budget.Kill--
-			if slot.nc >= ncWake {
+			if m.newcomerListed(slot.nc) {
 				ns.slot[sl].nc = ncWalk
 			} else {
 				ns.slot[sl].nc = ncDead
@@ -1039,6 +1091,9 @@ func (m *MutexModel) env(s *MutexState, e *emitter[MutexState]) {
 			ns := *s
 			ns.budget.Attach--
 			ns.slot[sl].nc = ncBump
+			if m.cfg.BugAttachOrder {
+				ns.slot[sl].nc = ncCAS // A1 first
+			}
 			e.add("env", "env.attach", true, ns, e.notef("newcomer N%d attaches to slot %d", sl, sl))
 		}
 	}
@@ -1149,7 +1204,7 @@ func (m *MutexModel) Format(s *MutexState) string {
 	for sl := range m.nproc {
 		fmt.Fprintf(&b, " L%d=%s g%d", sl, formatLive(s.slot[sl].live), s.slot[sl].gen)
 		if nc := s.slot[sl].nc; nc != ncNone {
-			fmt.Fprintf(&b, " N%d:%s", sl, [...]string{"", "bump", "cas", "wake", "alive", "walk", "dead"}[nc])
+			fmt.Fprintf(&b, " N%d:%s", sl, [...]string{"", "bump", "cas", "wake", "alive", "walk", "dead", "clear"}[nc])
 		}
 	}
 	for p := range m.nproc {
