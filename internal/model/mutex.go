@@ -76,6 +76,15 @@ type MutexConfig struct {
 	// waiter sets liveWaiters again after A3's clear and the first sleep
 	// matches.
 	BugAttachOrder bool
+
+	// PendingWake models the code's armPending (robust_linux.go): a
+	// goroutine between its token and its return names the lock word as
+	// its thread's pending robust-list op, and when its process dies the
+	// kernel wakes one sleeper on that word if the word's owner bits are 0
+	// (handle_futex_death, Linux 5.8 and later). Off by default: the model's
+	// waiters watch every other process instead (see BugWatchOwner), which
+	// covers that case and more.
+	PendingWake bool
 }
 
 // The lock word, in the model's 8 bits:
@@ -191,10 +200,11 @@ var closeSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc
 var closeStepsBug = []string{"proc.close.clear", "proc.close.unlink", "proc.close.wake_all", "proc.close.unmap"}
 
 type mproc struct {
-	life   uint8
-	close  uint8
-	listed uint8             // 1 while its slot is on its robust list
-	token  [maxMutexes]uint8 // thread+1 holding the process-local token of each mutex; 0 free
+	life    uint8
+	close   uint8
+	listed  uint8             // 1 while its slot is on its robust list
+	token   [maxMutexes]uint8 // thread+1 holding the process-local token of each mutex; 0 free
+	pending uint8             // PendingWake: killed, the mutexes its threads had armed
 }
 
 // A newcomer's life on a slot.
@@ -919,6 +929,20 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 		ns.proc[p].life = lifeDead
 		m.robustWalk(e, ns, p, pr.listed != 0, m.tid(p))
 	}
+	if pr.life == lifeDead && pr.pending != 0 {
+		// The exit of a thread whose pending op names a lock word.
+		ns := *s
+		mu := uint8(0)
+		for pr.pending&(1<<mu) == 0 {
+			mu++
+		}
+		ns.proc[p].pending &^= 1 << mu
+		if s.word[mu]&mwIDMask == 0 {
+			m.wake(e, "kernel", "kernel.pending_wake", ns, fwMutex(mu), 1, e.notef("M%d free", int(mu), 0))
+		} else {
+			e.add("kernel", "kernel.pending_wake", false, ns, e.notef("M%d held: no wake", int(mu), 0))
+		}
+	}
 	sl := &s.slot[p]
 	actor = newcomerName[p]
 	switch sl.nc {
@@ -1034,6 +1058,9 @@ func (m *MutexModel) env(s *MutexState, e *emitter[MutexState]) {
 			ns.proc[p].life = lifeWalk
 			for g := range maxGoroutines {
 				t := p*maxGoroutines + g
+				if pc := ns.th[t].pc; m.cfg.PendingWake && pc >= pcLoad && pc <= pcRetErr {
+					ns.proc[p].pending |= 1 << m.cur(&ns, t).m
+				}
 				if !finished(ns.th[t].pc) {
 					ns.th[t].pc = pcDead
 				}

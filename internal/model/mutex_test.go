@@ -117,6 +117,16 @@ var mutexBugs = []struct {
 		func(c *MutexConfig) { c.BugAttachOrder, c.BugLiveABA = true, true },
 	},
 	{
+		// The code's sleep: the holder watched only, and the lock word as
+		// the pending robust op (armPending), which passes on the wake-up
+		// of a process killed before it takes the lock. P0 unlocks and
+		// wakes P2, which takes M0 and is killed holding it; P1 watched
+		// P0 only, and sleeps on M0 while P0 lives.
+		"BugWatchOwner with PendingWake: the code's watch",
+		MutexConfig{Procs: [][]Script{{lockOnce(false, 0)}, {lockOnce(false, 0)}, {lockOnce(false, 0)}}, Budget: Budget{Kill: 1}, DistinctTIDs: true, PendingWake: true},
+		func(c *MutexConfig) { c.BugWatchOwner = true },
+	},
+	{
 		// P0 unlocks and wakes P2, which is killed before it acts; P1
 		// watches P0 only and sleeps on a free lock.
 		"BugWatchOwner: waiters watch the holder only",
