@@ -185,6 +185,9 @@
 //     bumps the generation first, which presumes a claim that is exclusive
 //     without the live word's CAS (two newcomers racing for a slot are not
 //     modelled).
+//   - BugYieldAlways (Semaphore): the token as the code handles it, no
+//     retry after finding it busy and a yield after every sleep instead of
+//     BugTokenYield's fix.
 //   - Not toggles: Release and the Acquire fast path hold the segment
 //     (Segment.enter), so that Close waits for them.
 //
@@ -227,11 +230,13 @@
 //     between raising the value and waking the sleepers.
 //   - Semaphore: a goroutine that finds the token busy does not retry its
 //     take (sem.acquire.retry), and the token's holder yields it after every
-//     sleep instead of when a goroutine waiting for it could use the value.
-//     A goroutine between local.acquire's two selects is not yet parked, so
-//     the holder's release and re-acquire can pass it by; it then parks
-//     while the value covers its request and the holder sleeps for more:
-//     BugTokenYield's lost wake-up.
+//     sleep instead of before it sleeps when a goroutine waiting for it
+//     could use the value: BugYieldAlways. Lost wake-up: a Release that
+//     comes before the holder sleeps wakes nobody, the holder sleeps for
+//     more, and a smaller Acquire of its process stays parked on the token
+//     with the value covering it. (A goroutine between local.acquire's two
+//     selects is not parked yet, so even the yield after a sleep can pass
+//     it by.)
 //
 // # Running
 //

@@ -36,7 +36,7 @@ var knownGaps = map[string]gap{
 	"sem.acquire.set_sleepers":   {false, "the model counts the waiter under the internal lock (sem.acquire.locked)"},
 	"sem.release.clear_sleepers": {false, "the model's Release reads the waiter count and wakes that many, up to n"},
 	// The model's fix of BugTokenYield; the code yields the token after
-	// every sleep instead (sem.acquire.yield_token), which leaves a window.
+	// every sleep instead (sem.acquire.yield_token): BugYieldAlways.
 	"sem.acquire.retry": {true, "the code does not retry its take after finding the token busy"},
 	// The model watches every other attached process (BugWatchOwner fixed);
 	// the code arms the kernel's pending-op wake-up instead, which the

@@ -41,6 +41,14 @@ type SemaphoreConfig struct {
 	// wake-up and was killed before passing it on. Sleepers watch every
 	// other attached process instead, so that any death wakes them.
 	BugWatchHolders bool
+	// BugYieldAlways is the token as the code handles it (semaphore.go,
+	// acquireSlow): a goroutine that finds the token busy waits for it
+	// without retrying its take, the holder does not look for a goroutine
+	// waiting for the token before it sleeps, and after every sleep it
+	// releases the token (to a goroutine parked on it, if any) and takes
+	// it again. A goroutine between local.acquire's two selects is not
+	// parked yet, so the holder's release and re-take pass it by.
+	BugYieldAlways bool
 }
 
 // Semaphore program counters.
@@ -354,6 +362,11 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			return
 		}
 		nt.pc = spRetry
+		if m.cfg.BugYieldAlways {
+			nt.pc = spTokenWait
+			add("token.acquire", "token busy")
+			return
+		}
 		add("token.acquire", "token busy: registered, retry before parking")
 
 	case spRetry:
@@ -450,12 +463,14 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		add("sem.acquire.pass_wake", "nobody to pass to")
 
 	case spYield:
-		if m.siblingCould(s, t) < 0 {
+		if m.siblingCould(s, t) < 0 && !m.cfg.BugYieldAlways {
 			nt.pc = spLocked
 			add("sem.acquire.yield_token", "nobody to yield to")
 			return
 		}
-		nt.flags &^= sfSlept
+		if !m.cfg.BugYieldAlways {
+			nt.flags &^= sfSlept
+		}
 		m.releaseToken(ns, t, func(n2 SemState, note string) {
 			n2.th[t].pc = spToken
 			e.add(actor, "sem.acquire.yield_token", false, n2, note)
@@ -467,7 +482,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		case s.value >= n:
 			nt.pc = spDec
 			add("sem.acquire.load_value", "enough: no sleep")
-		case !m.cfg.BugTokenYield && m.siblingCould(s, t) >= 0:
+		case !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways && m.siblingCould(s, t) >= 0:
 			// Last look before sleeping: a goroutine of this process that
 			// waits for the token asks for no more than the value. (It
 			// registered before its own last look: one of the two sees the
@@ -542,6 +557,8 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		case th.flags&sfYield != 0:
 			nt.flags &^= sfYield
 			nt.pc = spYield
+		case th.flags&sfErr == 0 && th.flags&sfSlept != 0 && m.cfg.BugYieldAlways:
+			nt.pc = spYield // the code yields after every sleep
 		case th.flags&sfErr == 0:
 			nt.pc = spLocked
 		case th.flags&sfNoPass != 0 || m.cfg.Bug2:
