@@ -171,8 +171,9 @@ func (m *mutexCore) takeover(deadPID int) error {
 //	         on) and return without the lock
 func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 	defer m.s.guard(&err, guarded())
+	// The model folds the spin into the fast path (internal/model, doc.go).
 	for range spinTries {
-		if atomic.LoadUint32(m.word) == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.id) { // step: mutex.lock.spin_cas
+		if atomic.LoadUint32(m.word) == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.id) { // step: mutex.lock.fast_cas
 			return m.acquired()
 		}
 		pause()
@@ -184,10 +185,10 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 // holds m.s.enter().
 func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 	defer m.s.guard(&err, guarded())
-	if err := m.l.acquire(ctx, m.s); err != nil { // step: mutex.lock.token
+	if err := m.l.acquire(ctx, m.s); err != nil {
 		return err
 	}
-	defer m.l.release() // step: mutex.lock.token_release
+	defer m.l.release()
 	// If this process is woken and dies before it takes the lock, the
 	// kernel passes the wake on (see armPending).
 	defer armPending(m.word)() // step: mutex.lock.arm_pending
@@ -196,7 +197,7 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 		if v == 0 {
 			// Others may be sleeping: keep the waiters bit so our Unlock
 			// wakes one of them.
-			if atomic.CompareAndSwapUint32(m.word, 0, m.id|lockWaiters) { // step: mutex.lock.cas_waiters
+			if atomic.CompareAndSwapUint32(m.word, 0, m.id|lockWaiters) { // step: mutex.lock.cas_free
 				return m.acquired()
 			}
 			continue
@@ -206,7 +207,7 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 		if owner := v & idMask; owner != m.id {
 			h := m.s.lookup(owner)
 			if !h.alive {
-				if atomic.CompareAndSwapUint32(m.word, v, m.id|v&lockWaiters) { // step: mutex.lock.takeover
+				if atomic.CompareAndSwapUint32(m.word, v, m.id|v&lockWaiters) { // step: mutex.lock.takeover_cas
 					return m.takeover(h.pid)
 				}
 				continue
@@ -214,7 +215,7 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 			if h.live == nil {
 				poll = true // its death will not wake us
 			} else {
-				l, ok := watch(h) // step: mutex.lock.watch
+				l, ok := watch(h)
 				if !ok {
 					continue
 				}
@@ -227,7 +228,7 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 			}
 			v |= lockWaiters
 		}
-		err := m.s.sleep(ctx, m.word, v, lives, poll) // step: mutex.lock.sleep
+		err := m.s.sleep(ctx, m.word, v, lives, poll)
 		if err != nil {
 			// This sleeper may have taken the wake of an Unlock.
 			futex.Wake(m.word, 1) // step: mutex.lock.pass_wake
@@ -250,7 +251,7 @@ func (m *mutexCore) unlock() {
 
 func (m *mutexCore) unlockSlow() {
 	for {
-		v := atomic.LoadUint32(m.word)
+		v := atomic.LoadUint32(m.word) // step: mutex.unlock.load
 		if v&idMask != m.id {
 			panic(&NotOwnerError{Object: m.name, HolderPID: m.holderPID(v), CallerPID: os.Getpid()})
 		}
@@ -321,11 +322,11 @@ func (m *Mutex) Name() string { return m.m.name }
 // lock that frees within a few tries costs no more than the fast path.
 func (m *Mutex) lockSlow() {
 	for range spinTries {
-		if atomic.LoadUint32(m.m.closed) != 0 {
+		if atomic.LoadUint32(m.m.closed) != 0 { // step: mutex.lock.check_closed
 			break
 		}
-		if atomic.LoadUint32(m.m.word) == 0 && atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) { // step: mutex.lock.spin_cas
-			if atomic.LoadUint32(m.m.closed) != 0 {
+		if atomic.LoadUint32(m.m.word) == 0 && atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) { // step: mutex.lock.fast_cas
+			if atomic.LoadUint32(m.m.closed) != 0 { // step: mutex.lock.check_closed
 				break
 			}
 			m.m.acquired() // Lock reports a dead owner through Consistent
@@ -377,7 +378,7 @@ func (m *Mutex) lockContext(ctx context.Context) error {
 // enterAnd runs lock inside the mapping (Segment.enter), or returns
 // ErrClosed.
 func (m *Mutex) enterAnd(lock func() error) (err error) {
-	if !m.m.s.enter() {
+	if !m.m.s.enter() { // step: mutex.lock.check_closed, mutex.lock.enter
 		return ErrClosed
 	}
 	defer m.m.s.exit()
@@ -410,7 +411,7 @@ func (m *Mutex) tryLock() (ok bool, err error) {
 // Close's placeholder), and it checks closed again before it blames the
 // caller for not holding m.
 func (m *Mutex) unlockSlow() {
-	if m.m.s.isClosed() {
+	if m.m.s.isClosed() { // step: mutex.unlock.check_closed
 		closedPanic("Unlock", "mutex", m.m.name, m.m.s)
 	}
 	defer func() {

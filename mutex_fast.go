@@ -21,7 +21,7 @@ import "sync/atomic"
 // until it is free. If its holder died, Lock acquires it; Consistent then
 // reports false. Lock panics if the segment is closed.
 func (m *Mutex) Lock() {
-	if !atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) || atomic.LoadUint32(m.m.closed) != 0 {
+	if !atomic.CompareAndSwapUint32(m.m.word, 0, m.m.id) || atomic.LoadUint32(m.m.closed) != 0 { // step: mutex.lock.fast_cas, mutex.lock.check_closed
 		m.lockSlow()
 	}
 }
@@ -30,7 +30,7 @@ func (m *Mutex) Lock() {
 // hold m, and if the segment is closed. With no waiters it makes no system
 // call.
 func (m *Mutex) Unlock() {
-	if atomic.LoadUint32(m.m.closed) != 0 || !atomic.CompareAndSwapUint32(m.m.word, m.m.id, 0) {
+	if atomic.LoadUint32(m.m.closed) != 0 || !atomic.CompareAndSwapUint32(m.m.word, m.m.id, 0) { // step: mutex.unlock.check_closed, mutex.unlock.fast_cas
 		m.unlockSlow()
 	}
 }

@@ -16,7 +16,7 @@ func (m *Mutex) Unlock() {
 	if raceEnabled {
 		raceReleaseMerge(m.m.l.race)
 	}
-	if atomic.LoadUint32(m.m.closed) != 0 || !atomic.CompareAndSwapUint32(m.m.word, m.m.id, 0) {
+	if atomic.LoadUint32(m.m.closed) != 0 || !atomic.CompareAndSwapUint32(m.m.word, m.m.id, 0) { // step: mutex.unlock.check_closed, mutex.unlock.fast_cas
 		m.unlockSlow()
 	}
 }

@@ -149,7 +149,7 @@ func (s *Segment) attach() error {
 			}
 			node := unsafe.Pointer(&s.mem[off+slotNext])
 			k.setPending(node)
-			if !atomic.CompareAndSwapUint32(w, v, k.tid) { // A1
+			if !atomic.CompareAndSwapUint32(w, v, k.tid) { // step: proc.attach.cas_live; A1
 				k.setPending(nil)
 				continue
 			}
@@ -173,14 +173,14 @@ func (s *Segment) attach() error {
 				flags = slotRobust
 			}
 			store32(s.mem, off+slotFlags, flags)
-			store32(s.mem, off+slotGen, gen) // A2
+			store32(s.mem, off+slotGen, gen) // step: proc.attach.bump_gen; A2
 			for {                            // A3
 				v := atomic.LoadUint32(w)
-				if v&liveWaiters == 0 || atomic.CompareAndSwapUint32(w, v, v&^liveWaiters) {
+				if v&liveWaiters == 0 || atomic.CompareAndSwapUint32(w, v, v&^liveWaiters) { // step: proc.attach.clear_waiters; A3
 					break
 				}
 			}
-			wakeAll(w)
+			wakeAll(w) // step: proc.attach.wake_all; A3
 			k.link(node)
 			k.setPending(nil)
 			s.slot = off
@@ -201,24 +201,24 @@ func (s *Segment) attach() error {
 func (s *Segment) detach() {
 	k := theKeeper()
 	w := u32at(s.mem, s.slot+slotLive)
-	for { // D1
+	for { // step: proc.close.mark_closed; D1
 		v := atomic.LoadUint32(w)
 		if v&liveDied != 0 || atomic.CompareAndSwapUint32(w, v, v|liveDied) {
 			break
 		}
 	}
-	wakeAll(w) // D2
+	wakeAll(w) // step: proc.close.wake_all; D2
 	func() {
 		// Under k.mu, released by defer: unlink may fault on a truncated
 		// file (see guard).
 		k.mu.Lock()
 		defer k.mu.Unlock()
-		k.unlink(unsafe.Pointer(&s.mem[s.slot+slotNext])) // D3
+		k.unlink(unsafe.Pointer(&s.mem[s.slot+slotNext])) // step: proc.close.unlink; D3
 	}()
 	if testHookDetached != nil {
 		testHookDetached()
 	}
-	atomic.StoreUint32(w, 0) // D4
+	atomic.StoreUint32(w, 0) // step: proc.close.clear; D4
 }
 
 // testHookDetached, if set (by tests only), runs in detach between D3 and
@@ -246,9 +246,9 @@ func (s *Segment) lookup(id identity) holder {
 		return holder{}
 	}
 	w := u32at(s.mem, off+slotLive)
-	v := atomic.LoadUint32(w)
+	v := atomic.LoadUint32(w) // step: proc.lookup.live
 	gw := u32at(s.mem, off+slotGen)
-	if atomic.LoadUint32(gw) != g {
+	if atomic.LoadUint32(gw) != g { // step: proc.lookup.gen
 		return holder{} // the slot was claimed again since: long gone
 	}
 	h := holder{pid: int(load32(s.mem, off+slotPID)), pidns: load64(s.mem, off+slotPIDNS)}

@@ -291,7 +291,7 @@ func (s *Segment) Close() error {
 	// they land there harmlessly and then see closed. It is unmapped once
 	// the Segment, and with it every object that could reach the
 	// addresses, is unreachable.
-	err := s.retire()
+	err := s.retire() // step: proc.close.unmap
 	if cerr := s.file.Close(); err == nil {
 		err = cerr
 	}

@@ -174,12 +174,12 @@ func (m *Semaphore) setCount(c uint32) {
 // process, see local, so this wakes at most one thread per process).
 func (m *Semaphore) wakeSleepers() {
 	for {
-		v := atomic.LoadUint32(m.value)
+		v := atomic.LoadUint32(m.value) // step: sem.release.load_waiters
 		if v&semSleepers == 0 {
 			return
 		}
-		if atomic.CompareAndSwapUint32(m.value, v, v&^semSleepers) {
-			wakeAll(m.value) // step: sem.release.wake_all
+		if atomic.CompareAndSwapUint32(m.value, v, v&^semSleepers) { // step: sem.release.clear_sleepers
+			wakeAll(m.value) // step: sem.release.wake
 			return
 		}
 	}
@@ -254,20 +254,20 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if !m.s.enter() {
+	if !m.s.enter() { // step: sem.acquire.enter
 		return ErrClosed
 	}
-	defer m.s.exit()
-	if err := ctx.Err(); err != nil {
+	defer m.s.exit()                  // step: sem.acquire.exit
+	if err := ctx.Err(); err != nil { // step: sem.acquire.check
 		return err
 	}
-	ok, err := m.tryAcquire(uint32(n), false)
+	ok, err := m.tryAcquire(uint32(n), false) // step: sem.acquire.try
 	if ok || err != nil {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
 	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) {
-		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil {
+		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil { // step: sem.acquire.try
 			return err
 		}
 	}
@@ -276,7 +276,7 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 
 func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 	defer m.s.guard(&err, guarded())
-	if !m.s.enter() {
+	if !m.s.enter() { // step: sem.acquire.enter
 		return ErrClosed
 	}
 	defer m.s.exit()
@@ -284,7 +284,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		ok, _ := m.tryAcquire(n, false) // an error shows again below
 		return ok
 	}
-	have, err := m.l.acquireFor(ctx, m.s, n, try) // step: sem.acquire.token
+	have, err := m.l.acquireFor(ctx, m.s, n, try)
 	if err != nil || !have {
 		return err // or acquired by try
 	}
@@ -295,10 +295,10 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 	}()
 	var lives []liveRef
 	for {
-		if err := m.enter(); err != nil {
+		if err := m.enter(); err != nil { // step: sem.acquire.locked
 			return err
 		}
-		if m.take(n) { // step: sem.acquire.take
+		if m.take(n) {
 			m.lock.unlock()
 			return m.acquired()
 		}
@@ -309,7 +309,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			return m.acquired()
 		}
 		m.lock.unlock()
-		v := atomic.LoadUint32(m.value)
+		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
 		if v&semCount >= n {
 			continue
 		}
@@ -334,7 +334,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		// sleeper that returns without permits (cancelled, closed, or
 		// finding too few) has taken no wake-up from anyone else: nothing
 		// to pass on across processes.
-		if err := m.s.sleep(ctx, m.value, v, lives, poll); err != nil { // step: sem.acquire.sleep
+		if err := m.s.sleep(ctx, m.value, v, lives, poll); err != nil {
 			return err
 		}
 		// Woken, but the permits may suit another goroutine of this
@@ -407,12 +407,12 @@ func (m *Semaphore) Release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if !m.s.enter() {
+	if !m.s.enter() { // step: sem.release.check_closed, sem.release.enter
 		return ErrClosed
 	}
 	defer m.s.exit()
 	defer m.s.guard(&err, guarded())
-	if err := m.enter(); err != nil {
+	if err := m.enter(); err != nil { // step: sem.release.locked
 		return err
 	}
 	held := m.held()

@@ -137,11 +137,11 @@ func pause() {
 // ErrClosed if the segment is closed.
 func (l *local) acquire(ctx context.Context, s *Segment) error {
 	select {
-	case l.token <- struct{}{}:
+	case l.token <- struct{}{}: // step: token.acquire
 		return nil
 	default:
 	}
-	select {
+	select { // step: token.acquire_wait
 	case l.token <- struct{}{}:
 		return nil
 	case <-ctx.Done():
@@ -151,7 +151,7 @@ func (l *local) acquire(ctx context.Context, s *Segment) error {
 	}
 }
 
-func (l *local) release() { <-l.token }
+func (l *local) release() { <-l.token } // step: token.release
 
 // acquireFor is acquire for a Semaphore Acquire of n permits: while it
 // waits for the token, the token's holder can see its demand (could). Once
@@ -229,8 +229,9 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 	// returns, Close (or the context) may fire c at any moment, and a value
 	// read after that fire would let the sleep below miss it.
 	var c waitCancel
-	const cval = 0 // c.word's value as made, before anyone can fire c
-	if !s.addCancel(&c) {
+	// c.word's value as made, before anyone can fire c.
+	const cval = 0
+	if !s.addCancel(&c) { // step: wait.sleep.waitv
 		return ErrClosed
 	}
 	defer s.removeCancel(&c)
@@ -238,7 +239,7 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 		stop := context.AfterFunc(ctx, c.fire)
 		defer stop()
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil { // step: wait.sleep.waitv
 		return err
 	}
 	var deadline int64
@@ -257,7 +258,7 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 			ws[2+2*i] = futex.Shared(l.word, l.val)
 			ws[3+2*i] = futex.Shared(l.gen, l.g)
 		}
-		futex.Waitv(ws[:2+2*len(lives)], deadline)
+		futex.Waitv(ws[:2+2*len(lives)], deadline) // step: wait.sleep.waitv
 	} else {
 		// Without futex_waitv (Linux before 5.16, qemu-user) nothing
 		// wakes this sleep when c fires or a watched process dies: poll.
@@ -268,19 +269,19 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 		testHookWoken()
 	}
 	for _, l := range lives {
-		if atomic.LoadUint32(l.word) != l.val {
+		if atomic.LoadUint32(l.word) != l.val { // step: wait.sleep.check_lives
 			// The kernel wakes one sleeper on a dead process's word, and
 			// this may be it: wake the others, who may wait for other
 			// locks it held. Whatever else changed the word (a Close, a
 			// newcomer claiming the slot) woke them all already, and
 			// waking them again costs only this rare path.
-			wakeAll(l.word) // step: wait.pass_death
+			wakeAll(l.word) // step: wait.sleep.wake_all_live
 		}
 	}
-	if s.isClosed() {
+	if s.isClosed() { // step: wait.sleep.check_done
 		return ErrClosed
 	}
-	return ctx.Err()
+	return ctx.Err() // step: wait.sleep.check_done
 }
 
 // testHookWoken, if set (by tests only), runs when a sleeper returns from
@@ -313,12 +314,12 @@ const maxLives = 8
 // meanwhile (re-check and retry).
 func watch(h holder) (liveRef, bool) {
 	if h.val&liveWaiters == 0 {
-		if !atomic.CompareAndSwapUint32(h.live, h.val, h.val|liveWaiters) { // step: wait.watch_set
+		if !atomic.CompareAndSwapUint32(h.live, h.val, h.val|liveWaiters) { // step: wait.watch.cas
 			return liveRef{}, false
 		}
 		h.val |= liveWaiters
 	}
-	if atomic.LoadUint32(h.gen) != h.g { // step: wait.watch_gen
+	if atomic.LoadUint32(h.gen) != h.g { // step: wait.watch.recheck_gen
 		return liveRef{}, false
 	}
 	return liveRef{h.live, h.val, h.gen, h.g}, true

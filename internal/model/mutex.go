@@ -64,6 +64,27 @@ type MutexConfig struct {
 	// and unlink it from the robust list, then wake its sleepers. A SIGKILL
 	// between the two leaves them asleep: nothing will ever change the word.
 	BugDetachKill bool
+	// BugAttachOrder is the claim of a slot and the lookup as the code has
+	// them (proc.go, "A slot's claim", and lookup): the newcomer CASes the
+	// live word first (A1), then bumps the generation (A2), then clears
+	// liveWaiters and wakes all (A3); the lookup reads the live word, then
+	// the generation. Between A1 and A2 the dead holder looks alive with the
+	// newcomer's live word, and a waiter that watches it then can sleep
+	// through A3: killed between A3's clear and its wake-up, the newcomer
+	// leaves no liveWaiters bit for the kernel to wake on; or, without the
+	// generation in the sleep (BugLiveABA, as the code sleeps), a second
+	// waiter sets liveWaiters again after A3's clear and the first sleep
+	// matches.
+	BugAttachOrder bool
+
+	// PendingWake models the code's armPending (robust_linux.go): a
+	// goroutine between its token and its return names the lock word as
+	// its thread's pending robust-list op, and when its process dies the
+	// kernel wakes one sleeper on that word if the word's owner bits are 0
+	// (handle_futex_death, Linux 5.8 and later). Off by default: the model's
+	// waiters watch every other process instead (see BugWatchOwner), which
+	// covers that case and more.
+	PendingWake bool
 }
 
 // The lock word, in the model's 8 bits:
@@ -96,13 +117,13 @@ const (
 	pcParked                 // parked on the token (no step)
 	pcLoad                   // mutex.lock.load
 	pcCasFree                // mutex.lock.cas_free
-	pcGen                    // mutex.lock.lookup_gen
-	pcLive                   // mutex.lock.lookup_live
-	pcWatch                  // mutex.lock.watch_cas
-	pcRecheck                // mutex.lock.watch_recheck_gen
-	pcOGen                   // mutex.lock.watch_gen: another process's slot
-	pcOLive                  // mutex.lock.watch_live
-	pcOCAS                   // mutex.lock.watch_cas
+	pcGen                    // proc.lookup.gen: the holder's slot
+	pcLive                   // proc.lookup.live
+	pcWatch                  // wait.watch.cas
+	pcRecheck                // wait.watch.recheck_gen
+	pcOGen                   // proc.lookup.gen: another process's slot
+	pcOLive                  // proc.lookup.live
+	pcOCAS                   // wait.watch.cas
 	pcTakeover               // mutex.lock.takeover_cas
 	pcSetW                   // mutex.lock.set_waiters
 	pcWaitv                  // wait.sleep.waitv
@@ -165,21 +186,25 @@ const (
 // done. The first step waits until no goroutine is in flight.
 const closeOpen uint8 = 0
 
-// closeSteps is what Close does after waking its own waits. The live word
-// is marked CLOSED while it is still on the robust list with the process's
-// tid, so that a SIGKILL at any point still makes the kernel wake a waiter;
-// only after the wake-up is it cleared and unlinked. The mapping goes last.
-var closeSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.detach", "proc.close.unmap"}
+// closeSteps is what Close does after waking its own waits: detach's D1–D4
+// (proc.go, "A handle's release"), then the unmap. The live word is marked
+// DIED (D1) while it is still on the robust list with the process's tid, so
+// that a SIGKILL at any point still makes the kernel wake a waiter; only
+// after the wake-up (D2) is it unlinked (D3) and cleared (D4). A kill
+// between D3 and D4 leaves the word tid|DIED and off the list: dead to
+// lookups, never claimed again (one slot lost). The mapping goes last.
+var closeSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.unlink", "proc.close.clear", "proc.close.unmap"}
 
 // closeStepsBug is Close as first designed: clear and unlink the live word,
-// then wake. A SIGKILL between the two loses the wake-up (BugDetachKill).
-var closeStepsBug = []string{"proc.close.detach", "proc.close.wake_all", "proc.close.unmap"}
+// then wake. A SIGKILL before the wake loses it (BugDetachKill).
+var closeStepsBug = []string{"proc.close.clear", "proc.close.unlink", "proc.close.wake_all", "proc.close.unmap"}
 
 type mproc struct {
-	life   uint8
-	close  uint8
-	listed uint8             // 1 while its slot is on its robust list
-	token  [maxMutexes]uint8 // thread+1 holding the process-local token of each mutex; 0 free
+	life    uint8
+	close   uint8
+	listed  uint8             // 1 while its slot is on its robust list
+	token   [maxMutexes]uint8 // thread+1 holding the process-local token of each mutex; 0 free
+	pending uint8             // PendingWake: killed, the mutexes its threads had armed
 }
 
 // A newcomer's life on a slot.
@@ -191,6 +216,7 @@ const (
 	ncAlive       // attached
 	ncWalk        // killed; robust walk pending
 	ncDead
+	ncClear // BugAttachOrder: A3's clearing of liveWaiters next
 )
 
 type mslot struct {
@@ -411,10 +437,13 @@ func (s *MutexState) identityDies(id uint8) {
 	}
 }
 
-// alive reports whether identity id is alive in s, as the lookup sees it.
+// alive reports whether identity id is alive in s: its generation is the
+// slot's, its live word is not dead, and no newcomer has claimed the word
+// (with BugAttachOrder a newcomer's live word and the old generation can be
+// seen together; the lookup then takes the dead identity for alive).
 func (s *MutexState) alive(id uint8) bool {
 	sl := &s.slot[identSlot(id)]
-	return sl.gen == identGen(id) && !liveDead(sl.live)
+	return sl.gen == identGen(id) && !liveDead(sl.live) && (sl.nc == ncNone || sl.nc == ncDead)
 }
 
 // Next appends every step enabled in s.
@@ -578,6 +607,8 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 			nt.pc = pcCasFree
 		case owner == id:
 			m.nextWatch(&ns, t, 0)
+		case m.cfg.BugAttachOrder:
+			nt.pc = pcLive // the code's lookup: live word, then generation
 		default:
 			nt.pc = pcGen
 		}
@@ -599,27 +630,37 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 		sl := identSlot(owner)
 		if s.slot[sl].gen != identGen(owner) {
 			nt.pc = pcTakeover
-			add("mutex.lock.lookup_gen", "generation changed: holder dead")
+			add("proc.lookup.gen", "generation changed: holder dead")
 			return
 		}
 		nt.wg[sl] = s.slot[sl].gen
 		nt.pc = pcLive
-		add("mutex.lock.lookup_gen", "")
+		if m.cfg.BugAttachOrder {
+			nt.pc = pcWatch
+			if th.wl[sl]&liveWaiters != 0 {
+				nt.pc = pcRecheck
+			}
+		}
+		add("proc.lookup.gen", "")
 
 	case pcLive:
 		sl := identSlot(th.v & mwIDMask)
 		lv := s.slot[sl].live
 		if liveDead(lv) {
 			nt.pc = pcTakeover
-			add("mutex.lock.lookup_live", "holder dead")
+			add("proc.lookup.live", "holder dead")
 			return
 		}
 		nt.wl[sl] = lv
-		nt.pc = pcWatch
-		if lv&liveWaiters != 0 {
+		switch {
+		case m.cfg.BugAttachOrder:
+			nt.pc = pcGen
+		case lv&liveWaiters != 0:
 			nt.pc = pcRecheck
+		default:
+			nt.pc = pcWatch
 		}
-		add("mutex.lock.lookup_live", "holder alive")
+		add("proc.lookup.live", "holder alive")
 
 	case pcWatch:
 		sl := identSlot(th.v & mwIDMask)
@@ -627,29 +668,29 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 			ns.slot[sl].live |= liveWaiters
 			nt.wl[sl] |= liveWaiters
 			nt.pc = pcRecheck
-			add("mutex.lock.watch_cas", "")
+			add("wait.watch.cas", "")
 			return
 		}
 		nt.pc = pcLoad
-		add("mutex.lock.watch_cas", "CAS failed")
+		add("wait.watch.cas", "CAS failed")
 
 	case pcRecheck:
 		owner := th.v & mwIDMask
 		sl := identSlot(owner)
 		if s.slot[sl].gen != identGen(owner) {
 			nt.pc = pcLoad
-			add("mutex.lock.watch_recheck_gen", "generation changed: retry")
+			add("wait.watch.recheck_gen", "generation changed: retry")
 			return
 		}
 		nt.ws |= 1 << sl
 		m.nextWatch(&ns, t, 0)
-		add("mutex.lock.watch_recheck_gen", "")
+		add("wait.watch.recheck_gen", "")
 
 	case pcOGen:
 		sl := th.cur
 		nt.wg[sl] = s.slot[sl].gen
 		nt.pc = pcOLive
-		add("mutex.lock.watch_gen", e.notef("slot %d", int(sl), 0))
+		add("proc.lookup.gen", e.notef("slot %d", int(sl), 0))
 
 	case pcOLive:
 		sl := th.cur
@@ -657,30 +698,30 @@ func (m *MutexModel) thread(s *MutexState, t int, e *emitter[MutexState]) {
 		switch {
 		case liveDead(lv):
 			m.nextWatch(&ns, t, sl+1)
-			add("mutex.lock.watch_live", e.notef("slot %d dead: not watched", int(sl), 0))
+			add("proc.lookup.live", e.notef("slot %d dead: not watched", int(sl), 0))
 		case lv&liveWaiters != 0:
 			nt.wl[sl] = lv
 			nt.ws |= 1 << sl
 			m.nextWatch(&ns, t, sl+1)
-			add("mutex.lock.watch_live", e.notef("slot %d", int(sl), 0))
+			add("proc.lookup.live", e.notef("slot %d", int(sl), 0))
 		default:
 			nt.wl[sl] = lv
 			nt.pc = pcOCAS
-			add("mutex.lock.watch_live", e.notef("slot %d", int(sl), 0))
+			add("proc.lookup.live", e.notef("slot %d", int(sl), 0))
 		}
 
 	case pcOCAS:
 		sl := th.cur
 		if s.slot[sl].live != th.wl[sl] {
 			nt.pc = pcLoad
-			add("mutex.lock.watch_cas", e.notef("slot %d: CAS failed", int(sl), 0))
+			add("wait.watch.cas", e.notef("slot %d: CAS failed", int(sl), 0))
 			return
 		}
 		ns.slot[sl].live |= liveWaiters
 		nt.wl[sl] |= liveWaiters
 		nt.ws |= 1 << sl
 		m.nextWatch(&ns, t, sl+1)
-		add("mutex.lock.watch_cas", e.notef("slot %d", int(sl), 0))
+		add("wait.watch.cas", e.notef("slot %d", int(sl), 0))
 
 	case pcTakeover:
 		if s.word[mu] == th.v {
@@ -864,11 +905,13 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 				ns.identityDies(ident(uint8(p), 0))
 			case "proc.close.wake_all":
 				note = e.woke(ns.fx.WakeAll(fwLive(uint8(p))), m.name)
-			case "proc.close.detach":
+			case "proc.close.unlink":
 				ns.proc[p].listed = 0
+				note = "off the robust list"
+			case "proc.close.clear":
 				ns.slot[p].live = 0
 				ns.identityDies(ident(uint8(p), 0))
-				note = "unlinked, live word 0"
+				note = "live word 0"
 			case "proc.close.unmap":
 				// Goroutines still in a critical section lose the mapping.
 				for g := range maxGoroutines {
@@ -886,6 +929,20 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 		ns.proc[p].life = lifeDead
 		m.robustWalk(e, ns, p, pr.listed != 0, m.tid(p))
 	}
+	if pr.life == lifeDead && pr.pending != 0 {
+		// The exit of a thread whose pending op names a lock word.
+		ns := *s
+		mu := uint8(0)
+		for pr.pending&(1<<mu) == 0 {
+			mu++
+		}
+		ns.proc[p].pending &^= 1 << mu
+		if s.word[mu]&mwIDMask == 0 {
+			m.wake(e, "kernel", "kernel.pending_wake", ns, fwMutex(mu), 1, e.notef("M%d free", int(mu), 0))
+		} else {
+			e.add("kernel", "kernel.pending_wake", false, ns, e.notef("M%d held: no wake", int(mu), 0))
+		}
+	}
 	sl := &s.slot[p]
 	actor = newcomerName[p]
 	switch sl.nc {
@@ -893,15 +950,29 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 		ns := *s
 		ns.slot[p].gen = m.gen.Add(sl.gen, 1)
 		ns.slot[p].nc = ncCAS
+		if m.cfg.BugAttachOrder {
+			ns.slot[p].nc = ncClear
+			if m.cfg.Bug4 {
+				ns.slot[p].nc = ncAlive
+			}
+		}
 		e.add(actor, "proc.attach.bump_gen", false, ns, "")
 	case ncCAS:
 		ns := *s
 		ns.slot[p].live = m.newcomerTID(p)
 		ns.slot[p].nc = ncWake
-		if m.cfg.Bug4 {
+		switch {
+		case m.cfg.BugAttachOrder:
+			ns.slot[p].nc = ncBump
+		case m.cfg.Bug4:
 			ns.slot[p].nc = ncAlive
 		}
 		e.add(actor, "proc.attach.cas_live", false, ns, "")
+	case ncClear:
+		ns := *s
+		ns.slot[p].live &^= liveWaiters
+		ns.slot[p].nc = ncWake
+		e.add(actor, "proc.attach.clear_waiters", false, ns, "")
 	case ncWake:
 		ns := *s
 		ns.slot[p].nc = ncAlive
@@ -915,6 +986,16 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 }
 
 func (m *MutexModel) unmapped(pr *mproc) bool { return int(pr.close) > len(m.closes) }
+
+// newcomerListed reports whether a newcomer at nc has claimed its slot's
+// live word, which the kernel then handles at its death (the code sets the
+// list's pending op before the CAS and links the word after A3).
+func (m *MutexModel) newcomerListed(nc uint8) bool {
+	if m.cfg.BugAttachOrder {
+		return nc == ncBump || nc == ncClear || nc == ncWake || nc == ncAlive
+	}
+	return nc == ncWake || nc == ncAlive
+}
 
 // nextWatch moves t to the watch of the next slot from, other than its own
 // and the holder's; or, once all are watched, on to set the waiters bit.
@@ -977,6 +1058,9 @@ func (m *MutexModel) env(s *MutexState, e *emitter[MutexState]) {
 			ns.proc[p].life = lifeWalk
 			for g := range maxGoroutines {
 				t := p*maxGoroutines + g
+				if pc := ns.th[t].pc; m.cfg.PendingWake && pc >= pcLoad && pc <= pcRetErr {
+					ns.proc[p].pending |= 1 << m.cur(&ns, t).m
+				}
 				if !finished(ns.th[t].pc) {
 					ns.th[t].pc = pcDead
 				}
@@ -1018,10 +1102,10 @@ func (m *MutexModel) env(s *MutexState, e *emitter[MutexState]) {
 	}
 	for sl := range m.nproc {
 		slot := &s.slot[sl]
-		if slot.nc >= ncBump && slot.nc <= ncAlive && b.Kill > 0 {
+		if (slot.nc >= ncBump && slot.nc <= ncAlive || slot.nc == ncClear) && b.Kill > 0 {
 			ns := *s
 			ns.budget.Kill--
-			if slot.nc >= ncWake {
+			if m.newcomerListed(slot.nc) {
 				ns.slot[sl].nc = ncWalk
 			} else {
 				ns.slot[sl].nc = ncDead
@@ -1034,6 +1118,9 @@ func (m *MutexModel) env(s *MutexState, e *emitter[MutexState]) {
 			ns := *s
 			ns.budget.Attach--
 			ns.slot[sl].nc = ncBump
+			if m.cfg.BugAttachOrder {
+				ns.slot[sl].nc = ncCAS // A1 first
+			}
 			e.add("env", "env.attach", true, ns, e.notef("newcomer N%d attaches to slot %d", sl, sl))
 		}
 	}
@@ -1144,7 +1231,7 @@ func (m *MutexModel) Format(s *MutexState) string {
 	for sl := range m.nproc {
 		fmt.Fprintf(&b, " L%d=%s g%d", sl, formatLive(s.slot[sl].live), s.slot[sl].gen)
 		if nc := s.slot[sl].nc; nc != ncNone {
-			fmt.Fprintf(&b, " N%d:%s", sl, [...]string{"", "bump", "cas", "wake", "alive", "walk", "dead"}[nc])
+			fmt.Fprintf(&b, " N%d:%s", sl, [...]string{"", "bump", "cas", "wake", "alive", "walk", "dead", "clear"}[nc])
 		}
 	}
 	for p := range m.nproc {
@@ -1223,12 +1310,10 @@ var mutexSteps = []string{
 	"token.acquire_wait",
 	"mutex.lock.load",
 	"mutex.lock.cas_free",
-	"mutex.lock.lookup_gen",
-	"mutex.lock.lookup_live",
-	"mutex.lock.watch_cas",
-	"mutex.lock.watch_recheck_gen",
-	"mutex.lock.watch_gen",
-	"mutex.lock.watch_live",
+	"proc.lookup.gen",
+	"proc.lookup.live",
+	"wait.watch.cas",
+	"wait.watch.recheck_gen",
 	"mutex.lock.takeover_cas",
 	"mutex.lock.set_waiters",
 	"wait.sleep.waitv",
@@ -1244,7 +1329,8 @@ var mutexSteps = []string{
 	"mutex.unlock.wake",
 	"proc.close.mark_closed",
 	"proc.close.wake_all",
-	"proc.close.detach",
+	"proc.close.unlink",
+	"proc.close.clear",
 	"proc.close.unmap",
 	"proc.attach.bump_gen",
 	"proc.attach.cas_live",

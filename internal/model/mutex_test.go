@@ -94,6 +94,39 @@ var mutexBugs = []struct {
 		func(c *MutexConfig) { c.BugLiveABA = true },
 	},
 	{
+		// Distinct tids, so no PID namespaces needed: P0 dies holding M0;
+		// N0 claims its slot (A1); P1 looks P0 up, sees N0's live word
+		// under P0's generation, sets liveWaiters, rechecks the generation
+		// (still P0's) and sleeps; N0 bumps the generation (A2), clears
+		// liveWaiters (A3) and is killed before its wake-up: the kernel
+		// finds no liveWaiters bit to wake on.
+		"BugAttachOrder: the code's claim order, killed in A3",
+		MutexConfig{Procs: [][]Script{{lockOnce(false, 0)}, {lockOnce(false, 0)}}, Budget: Budget{Kill: 2, Attach: 1}, DistinctTIDs: true},
+		func(c *MutexConfig) { c.BugAttachOrder = true },
+	},
+	{
+		// As the code has it (the claim order, and no generation in the
+		// sleep), with distinct tids and one kill: P0 dies holding M0 and
+		// M1; N0 claims its slot; P1.G0 and P1.G1 both see N0's live word
+		// under P0's generation; P1.G0 sets liveWaiters; N0 bumps the
+		// generation and clears it; P1.G1 sets it again, finds the new
+		// generation and takes M1 over; N0 wakes nobody; P1.G0's sleep
+		// matches and outlasts it.
+		"BugAttachOrder and BugLiveABA: the code's claim and sleep",
+		MutexConfig{Procs: [][]Script{{lockOnce(false, 0, 1)}, {lockOnce(false, 0), lockOnce(false, 1)}}, Budget: Budget{Kill: 1, Attach: 1}, DistinctTIDs: true},
+		func(c *MutexConfig) { c.BugAttachOrder, c.BugLiveABA = true, true },
+	},
+	{
+		// The code's sleep: the holder watched only, and the lock word as
+		// the pending robust op (armPending), which passes on the wake-up
+		// of a process killed before it takes the lock. P0 unlocks and
+		// wakes P2, which takes M0 and is killed holding it; P1 watched
+		// P0 only, and sleeps on M0 while P0 lives.
+		"BugWatchOwner with PendingWake: the code's watch",
+		MutexConfig{Procs: [][]Script{{lockOnce(false, 0)}, {lockOnce(false, 0)}, {lockOnce(false, 0)}}, Budget: Budget{Kill: 1}, DistinctTIDs: true, PendingWake: true},
+		func(c *MutexConfig) { c.BugWatchOwner = true },
+	},
+	{
 		// P0 unlocks and wakes P2, which is killed before it acts; P1
 		// watches P0 only and sleeps on a free lock.
 		"BugWatchOwner: waiters watch the holder only",

@@ -41,6 +41,14 @@ type SemaphoreConfig struct {
 	// wake-up and was killed before passing it on. Sleepers watch every
 	// other attached process instead, so that any death wakes them.
 	BugWatchHolders bool
+	// BugYieldAlways is the token as the code handles it (semaphore.go,
+	// acquireSlow): a goroutine that finds the token busy waits for it
+	// without retrying its take, the holder does not look for a goroutine
+	// waiting for the token before it sleeps, and after every sleep it
+	// releases the token (to a goroutine parked on it, if any) and takes
+	// it again. A goroutine between local.acquire's two selects is not
+	// parked yet, so the holder's release and re-take pass it by.
+	BugYieldAlways bool
 }
 
 // Semaphore program counters.
@@ -111,7 +119,7 @@ type sthread struct {
 
 type sproc struct {
 	life   uint8
-	close  uint8 // 0 open, 1 closing, 2 marked, 3 woken, 4 detached(unmapped)
+	close  uint8 // 0 open, 1 closing, then 1+i after the i'th of semCloseSteps
 	listed uint8
 	token  uint8 // thread+1
 }
@@ -209,7 +217,7 @@ func (m *SemaphoreModel) fail(s *SemState, t int) {
 func (s *SemState) dead(e int) bool { return liveDead(s.live[e]) }
 
 // unmapped reports whether p's mapping is gone.
-func (s *SemState) unmapped(p int) bool { return s.proc[p].close >= 4 }
+func (s *SemState) unmapped(p int) bool { return int(s.proc[p].close) > len(semCloseSteps) }
 
 // take gives t n permits if there are enough.
 func (s *SemState) take(t int, n uint8) bool {
@@ -354,6 +362,11 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			return
 		}
 		nt.pc = spRetry
+		if m.cfg.BugYieldAlways {
+			nt.pc = spTokenWait
+			add("token.acquire", "token busy")
+			return
+		}
 		add("token.acquire", "token busy: registered, retry before parking")
 
 	case spRetry:
@@ -450,12 +463,14 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		add("sem.acquire.pass_wake", "nobody to pass to")
 
 	case spYield:
-		if m.siblingCould(s, t) < 0 {
+		if m.siblingCould(s, t) < 0 && !m.cfg.BugYieldAlways {
 			nt.pc = spLocked
 			add("sem.acquire.yield_token", "nobody to yield to")
 			return
 		}
-		nt.flags &^= sfSlept
+		if !m.cfg.BugYieldAlways {
+			nt.flags &^= sfSlept
+		}
 		m.releaseToken(ns, t, func(n2 SemState, note string) {
 			n2.th[t].pc = spToken
 			e.add(actor, "sem.acquire.yield_token", false, n2, note)
@@ -467,7 +482,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		case s.value >= n:
 			nt.pc = spDec
 			add("sem.acquire.load_value", "enough: no sleep")
-		case !m.cfg.BugTokenYield && m.siblingCould(s, t) >= 0:
+		case !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways && m.siblingCould(s, t) >= 0:
 			// Last look before sleeping: a goroutine of this process that
 			// waits for the token asks for no more than the value. (It
 			// registered before its own last look: one of the two sees the
@@ -542,6 +557,8 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		case th.flags&sfYield != 0:
 			nt.flags &^= sfYield
 			nt.pc = spYield
+		case th.flags&sfErr == 0 && th.flags&sfSlept != 0 && m.cfg.BugYieldAlways:
+			nt.pc = spYield // the code yields after every sleep
 		case th.flags&sfErr == 0:
 			nt.pc = spLocked
 		case th.flags&sfNoPass != 0 || m.cfg.Bug2:
@@ -603,7 +620,8 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 	}
 }
 
-var semCloseSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.detach"}
+// semCloseSteps is Close after waking its own waits, as closeSteps.
+var semCloseSteps = []string{"proc.close.mark_closed", "proc.close.wake_all", "proc.close.unlink", "proc.close.clear", "proc.close.unmap"}
 
 // process emits the steps of Close and of the kernel.
 func (m *SemaphoreModel) process(s *SemState, p int, e *emitter[SemState]) {
@@ -623,10 +641,14 @@ func (m *SemaphoreModel) process(s *SemState, p int, e *emitter[SemState]) {
 				ns.live[p] |= liveDied
 			case "proc.close.wake_all":
 				note = e.woke(ns.fx.WakeAll(fwLive(uint8(p))), m.name)
-			case "proc.close.detach":
-				ns.live[p] = 0
+			case "proc.close.unlink":
 				ns.proc[p].listed = 0
-				note = "unlinked, live word 0, unmapped"
+				note = "off the robust list"
+			case "proc.close.clear":
+				ns.live[p] = 0
+				note = "live word 0"
+			case "proc.close.unmap":
+				note = "unmapped"
 			}
 			e.add(actor, semCloseSteps[k-1], false, ns, note)
 		}
@@ -779,7 +801,14 @@ func (m *SemaphoreModel) Format(s *SemState) string {
 			b.WriteString(" " + [...]string{"", "KILLED", "DEAD"}[pr.life])
 		}
 		if pr.close != 0 {
-			b.WriteString(" " + [...]string{"", "closing", "closing:marked", "closing:woken", "closed"}[pr.close])
+			switch k := int(pr.close); {
+			case k == 1:
+				b.WriteString(" closing")
+			case k > len(semCloseSteps):
+				b.WriteString(" closed")
+			default:
+				b.WriteString(" closing:" + strings.TrimPrefix(semCloseSteps[k-2], "proc.close."))
+			}
 		}
 		for g := range maxGoroutines {
 			t := p*maxGoroutines + g
@@ -849,7 +878,9 @@ var semaphoreSteps = []string{
 	"sem.release.wake",
 	"proc.close.mark_closed",
 	"proc.close.wake_all",
-	"proc.close.detach",
+	"proc.close.unlink",
+	"proc.close.clear",
+	"proc.close.unmap",
 }
 
 // Steps returns the labels of the model's code steps.

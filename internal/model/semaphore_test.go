@@ -75,6 +75,15 @@ var semaphoreBugs = []struct {
 		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, release(1))}}, Initial: 1, Budget: Budget{Kill: 1}},
 		func(c *SemaphoreConfig) { c.BugWatchHolders = true },
 	},
+	{
+		// The code's token: P0.G0 holds it, P0.G1 finds it busy and parks;
+		// Release(1) comes before P0.G0 sleeps, so it wakes nobody; P0.G0
+		// finds 1 < 2 and sleeps without yielding (the code yields only
+		// after a sleep), and P0.G1 stays parked with the value 1.
+		"BugYieldAlways: the token yielded after a sleep only",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
+		func(c *SemaphoreConfig) { c.BugYieldAlways = true },
+	},
 }
 
 func TestSemaphoreBugs(t *testing.T) {
