@@ -204,7 +204,9 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 		}
 		var lives []liveRef
 		poll := false
+		var skip uint64 // the holder's slot, watched first
 		if owner := v & idMask; owner != m.id {
+			skip, _, _ = m.s.lay.slotOf(owner)
 			h := m.s.lookup(owner)
 			if !h.alive {
 				if atomic.CompareAndSwapUint32(m.word, v, m.id|v&lockWaiters) { // step: mutex.lock.takeover_cas
@@ -222,6 +224,13 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 				lives = []liveRef{l}
 			}
 		}
+		// And every other process: the one an Unlock wakes may take m
+		// and die holding it while this goroutine sleeps (see watchOthers).
+		lives, ok, others := m.s.watchOthers(lives, skip)
+		if !ok {
+			continue
+		}
+		poll = poll || others
 		if v&lockWaiters == 0 {
 			if !atomic.CompareAndSwapUint32(m.word, v, v|lockWaiters) { // step: mutex.lock.set_waiters
 				continue

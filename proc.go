@@ -50,15 +50,23 @@ import (
 //	A1  live: 0 or dead → keeper tid        CAS; the list op is pending first,
 //	                                        so a death right after is marked
 //	A2  gen: g → g+1                        the old identity is now dead
-//	A3  live: clear liveWaiters, wake all   any sleeper waiting for the old
+//	A3  wake all sleepers on live           any sleeper waiting for the old
 //	                                        identity's death looks again
 //
 // Between A1 and A2 the old identity looks alive, with the newcomer's live
 // word. A process waiting for the old identity's death sets liveWaiters in
-// the live word and then re-reads gen before it sleeps (watch). If its
-// re-read came before A2, A3 sees its liveWaiters bit, changes the word and
-// wakes it; if after, it sees the new gen and does not sleep. Without A3 it
-// would sleep until the newcomer dies, or forever.
+// the live word and then re-reads gen before it sleeps (watch), and its
+// sleep names both words with the values it saw (see liveRef). If its
+// sleep began before A2, A3 wakes it; if its re-read or its sleep's check
+// of gen came after A2, it does not sleep for the old identity. Without A3
+// it would sleep until the newcomer dies, or forever.
+//
+// A3 leaves liveWaiters set. An earlier version cleared it first, so that
+// the word's value changed for sleepers about to begin; the generation in
+// the sleep does that now, and the clear made a kill between it and the
+// wake fatal: the kernel wakes a dead word's sleepers only if liveWaiters is
+// set (internal/model, BugAttachOrder). A stale bit costs a dead process's
+// kernel one futex wake that finds nobody.
 //
 // A handle's release (detach, on Close), in order:
 //
@@ -174,13 +182,7 @@ func (s *Segment) attach() error {
 			}
 			store32(s.mem, off+slotFlags, flags)
 			store32(s.mem, off+slotGen, gen) // step: proc.attach.bump_gen; A2
-			for {                            // A3
-				v := atomic.LoadUint32(w)
-				if v&liveWaiters == 0 || atomic.CompareAndSwapUint32(w, v, v&^liveWaiters) { // step: proc.attach.clear_waiters; A3
-					break
-				}
-			}
-			wakeAll(w) // step: proc.attach.wake_all; A3
+			wakeAll(w)                       // step: proc.attach.wake_all; A3
 			k.link(node)
 			k.setPending(nil)
 			s.slot = off

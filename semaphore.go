@@ -303,12 +303,23 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			return m.acquired()
 		}
 		var poll bool
-		lives, poll = m.reclaimDead(lives[:0])
+		_, poll = m.reclaimDead(lives[:0])
 		if m.take(n) {
 			m.lock.unlock()
 			return m.acquired()
 		}
+		// Watch every other attached process, not only the holders: a
+		// process holding no permits may die between raising the value
+		// and waking the sleepers (Release). Before the value is read
+		// below, so that such a death either shows in the value or wakes
+		// the sleep.
+		var ok, others bool
+		lives, ok, others = m.s.watchOthers(lives[:0], 0)
 		m.lock.unlock()
+		if !ok {
+			continue
+		}
+		poll = poll || others
 		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
 		if v&semCount >= n {
 			continue

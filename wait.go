@@ -179,7 +179,7 @@ func (l *local) acquireFor(ctx context.Context, s *Segment, n uint32, try func()
 		}
 		l.mu.Unlock()
 	}()
-	if try() {
+	if try() { // step: sem.acquire.retry
 		return false, nil
 	}
 	if err := l.acquire(ctx, s); err != nil {
@@ -302,8 +302,10 @@ type liveRef struct {
 	g    uint32
 }
 
-// maxLives bounds the live words one sleep watches.
-const maxLives = 8
+// maxLives bounds the live words one sleep watches; with a generation word
+// each, and the sleep's own two words, 64 of futex_waitv's 128. Beyond it a
+// sleep polls (pollInterval) for the deaths it cannot watch.
+const maxLives = 31
 
 // watch prepares to sleep until the holder h (an identity found alive by
 // lookup) dies: it sets liveWaiters in h's live word, so that the kernel
@@ -323,6 +325,46 @@ func watch(h holder) (liveRef, bool) {
 		return liveRef{}, false
 	}
 	return liveRef{h.live, h.val, h.gen, h.g}, true
+}
+
+// watchOthers adds to lives a watch (as watch does) of the live word of
+// every process attached to the segment but this handle and the slot at
+// skip (the holder's, which the caller watches), for a sleeper whose wait
+// may outlast a holder it never saw: the process an Unlock wakes may take
+// the lock and die holding it while this sleeper sleeps. It reports false
+// if a word changed under it (look again), and poll if some process could
+// not be watched (no robust list, or more than maxLives in all).
+//
+// It reads each slot's generation before its live word, and the sleep
+// names both (see liveRef): a newcomer's claim between the two reads makes
+// the sleep return at once, so no re-check is needed.
+func (s *Segment) watchOthers(lives []liveRef, skip uint64) (_ []liveRef, ok, poll bool) {
+	procOff, procCap := s.lay.procOff, s.lay.procCap
+	for i := range procCap {
+		off := procOff + i*procSlotSize
+		if off == s.slot || off == skip {
+			continue
+		}
+		gw := u32at(s.mem, off+slotGen)
+		g := atomic.LoadUint32(gw) // step: proc.lookup.gen
+		w := u32at(s.mem, off+slotLive)
+		v := atomic.LoadUint32(w) // step: proc.lookup.live
+		if v == 0 || v&liveDied != 0 {
+			continue // free, or dead: nothing to wait for
+		}
+		if load32(s.mem, off+slotFlags)&slotRobust == 0 || len(lives) == maxLives {
+			poll = true
+			continue
+		}
+		if v&liveWaiters == 0 {
+			if !atomic.CompareAndSwapUint32(w, v, v|liveWaiters) { // step: wait.watch.cas
+				return lives, false, poll
+			}
+			v |= liveWaiters
+		}
+		lives = append(lives, liveRef{w, v, gw, g})
+	}
+	return lives, true, poll
 }
 
 func pollDeadline(deadline int64) int64 {

@@ -531,3 +531,88 @@ func TestCloseKilledWhileDetaching(t *testing.T) {
 	m.MarkConsistent()
 	m.Unlock()
 }
+
+// TestMutexWokenTakesAndDies: the sleeper an Unlock wakes takes the lock and
+// dies holding it; the other sleeper, which went to sleep while a third
+// process held the lock, is still told.
+//
+//	P.1  P locks m.
+//	B.1  B sleeps in LockContext(m).
+//	C.1  C sleeps in LockContext(m), queued behind B; it watches P, the
+//	     holder, and (the fix) every other attached process, B included.
+//	P.2  P unlocks m and wakes one sleeper, B (the first in the kernel's
+//	     queue).
+//	B.2  B takes m and dies holding it.
+//	C.2  C must get m with ErrOwnerDead: the kernel wakes it on B's live
+//	     word.
+//
+// Watching the holder only, C sleeps on while P lives: nothing wakes it.
+func TestMutexWokenTakesAndDies(t *testing.T) {
+	switch childtest.Role() {
+	case "B", "C":
+		s := inherit(t)
+		m, err := ps.NewMutex(s, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err = m.LockContext(ctx)
+		if childtest.Role() == "B" {
+			if err == nil {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL) // holding m
+			}
+			fmt.Println("lock:", err)
+			return
+		}
+		switch {
+		case errors.Is(err, ps.ErrOwnerDead) && time.Since(start) < 10*time.Second:
+			fmt.Println("owner dead")
+		case err == nil:
+			fmt.Println("locked") // woken before B: the scenario did not happen
+		default:
+			fmt.Printf("lock: %v after %v\n", err, time.Since(start))
+		}
+		if err == nil || errors.Is(err, ps.ErrOwnerDead) {
+			m.MarkConsistent()
+			m.Unlock()
+		}
+		return
+	}
+	if !ps.HasWaitv() || !ps.Robust() {
+		t.Skip("no futex_waitv or no robust list (qemu-user, Linux < 5.16): sleepers poll")
+	}
+	seg := create(t, 1<<20, nil)
+	m, err := ps.NewMutex(seg, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Lock()
+	b := segChild(t, seg, "B")
+	b.Stdout = nil
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Process.Kill()
+	waitSleeping(t, b.Process.Pid)
+	c := segChild(t, seg, "C")
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Process.Kill()
+	waitSleeping(t, c.Process.Pid)
+	m.Unlock()
+	state, _ := b.Process.Wait()
+	if ws, ok := state.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("B: %v, want killed holding m", state)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if err := c.Wait(); err != nil || line != "owner dead\n" {
+		t.Fatalf("C: %q, %v; want ErrOwnerDead from B's death, well before its deadline", line, err)
+	}
+}

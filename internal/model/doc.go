@@ -201,17 +201,20 @@
 // in behaviour, which renaming cannot close. Each label on one side only is
 // listed in knownGaps (labels_test.go), so the label check stays on.
 //
-//   - Mutex: a waiter watches the holder's live word only, and names the
-//     lock word as its thread's pending robust op (mutexCore.lockSleep):
-//     the model with BugWatchOwner and PendingWake. Lost wake-up: the
-//     process that Unlock woke takes the lock and dies holding it.
-//     (mutex.lock.arm_pending is code only.)
-//   - Mutex and Semaphore: Segment.sleep's futex_waitv has no generation
-//     words: BugLiveABA, a lost wake-up when tids collide (PID namespaces),
-//     and with the claim order below even when they do not.
-//   - Attach: the claim order A1–A3 and the lookup's live-then-generation
-//     order: BugAttachOrder. (proc.attach.clear_waiters is code only; the
-//     model takes it only under BugAttachOrder.)
+//   - Mutex: a waiter also names the lock word as its thread's pending
+//     robust op (mutexCore.lockSleep, armPending), which the model has only
+//     as PendingWake (mutex.lock.arm_pending is code only). Like the model,
+//     the code watches every other attached process (watchOthers) since
+//     the process an Unlock wakes may take the lock and die holding it
+//     (BugWatchOwner with PendingWake found that the code watched the holder
+//     only), and its sleep names each watched slot's generation word
+//     (BugLiveABA found it missing).
+//   - Attach: the code claims a slot A1 live, A2 generation, A3 wake all,
+//     and its lookup reads the live word before the generation
+//     (BugAttachOrder). With AttachNoClear (A3 no longer clears
+//     liveWaiters before its wake, which BugAttachOrder showed fatal when
+//     the newcomer is killed between the two) and the generation in the
+//     sleep, that order passes: TestMutexAttachAsCoded.
 //   - Mutex: lockSleep passes a wake-up on after every error of sleep, also
 //     those returned before futex_waitv, which consumed none (the model
 //     passes it only after sleeping): a FUTEX_WAKE too many, which wakes a
@@ -225,18 +228,13 @@
 //     sleeping process (sem.release.clear_sleepers), so nothing is passed
 //     on. The model checks a design the code no longer has (commit 8b64c58)
 //     and should follow the code's.
-//   - Semaphore: a sleeper watches the processes that hold permits only
-//     (reclaimDead): BugWatchHolders. Lost wake-up: a producer killed
-//     between raising the value and waking the sleepers.
-//   - Semaphore: a goroutine that finds the token busy does not retry its
-//     take (sem.acquire.retry), and the token's holder yields it after every
-//     sleep instead of before it sleeps when a goroutine waiting for it
-//     could use the value: BugYieldAlways. Lost wake-up: a Release that
-//     comes before the holder sleeps wakes nobody, the holder sleeps for
-//     more, and a smaller Acquire of its process stays parked on the token
-//     with the value covering it. (A goroutine between local.acquire's two
-//     selects is not parked yet, so even the yield after a sleep can pass
-//     it by.)
+//   - Semaphore: like the model, a sleeper watches every other attached
+//     process (watchOthers; BugWatchHolders found that it watched the
+//     holders only), a goroutine that finds the token busy retries its take
+//     once its demand is visible (local.acquireFor, sem.acquire.retry), and
+//     the token's holder yields it when a goroutine waiting for it could
+//     use the value, before it sleeps and after a wake (BugYieldAlways was
+//     the code yielding after every sleep, and not before).
 //
 // # Running
 //

@@ -35,17 +35,10 @@ var knownGaps = map[string]gap{
 	"sem.acquire.pass_wake_err":  {true, "as sem.acquire.pass_wake, for a sleeper that gives up"},
 	"sem.acquire.set_sleepers":   {false, "the model counts the waiter under the internal lock (sem.acquire.locked)"},
 	"sem.release.clear_sleepers": {false, "the model's Release reads the waiter count and wakes that many, up to n"},
-	// The model's fix of BugTokenYield; the code yields the token after
-	// every sleep instead (sem.acquire.yield_token): BugYieldAlways.
-	"sem.acquire.retry": {true, "the code does not retry its take after finding the token busy"},
-	// The model watches every other attached process (BugWatchOwner fixed);
-	// the code arms the kernel's pending-op wake-up instead, which the
-	// model has only as PendingWake, merged into the steps around it.
+	// The code arms the kernel's pending-op wake-up (as well as watching
+	// every other attached process, as the model does), which the model has
+	// only as PendingWake, merged into the steps around it.
 	"mutex.lock.arm_pending": {false, "the model arms the pending op only with PendingWake, and not as a step"},
-	// A3's clearing of liveWaiters: the model's attach bumps the generation
-	// first and sleepers include it, so nothing needs clearing; it takes the
-	// step only under BugAttachOrder.
-	"proc.attach.clear_waiters": {false, "the model clears liveWaiters only under BugAttachOrder"},
 }
 
 // modelSteps returns every code step of every model, without repeats.

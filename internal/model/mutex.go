@@ -76,6 +76,11 @@ type MutexConfig struct {
 	// waiter sets liveWaiters again after A3's clear and the first sleep
 	// matches.
 	BugAttachOrder bool
+	// AttachNoClear, with BugAttachOrder, is the code's claim as it is now:
+	// A1, A2, then A3 wakes all without clearing liveWaiters (the sleep's
+	// generation word does what the clear did). Without BugLiveABA (the
+	// code's sleep names the generation word too) it must pass.
+	AttachNoClear bool
 
 	// PendingWake models the code's armPending (robust_linux.go): a
 	// goroutine between its token and its return names the lock word as
@@ -952,6 +957,9 @@ func (m *MutexModel) process(s *MutexState, p int, e *emitter[MutexState]) {
 		ns.slot[p].nc = ncCAS
 		if m.cfg.BugAttachOrder {
 			ns.slot[p].nc = ncClear
+			if m.cfg.AttachNoClear {
+				ns.slot[p].nc = ncWake
+			}
 			if m.cfg.Bug4 {
 				ns.slot[p].nc = ncAlive
 			}

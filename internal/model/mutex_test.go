@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -154,6 +155,29 @@ func TestMutexBugs(t *testing.T) {
 			}
 			t.Log(r.Violations[0].String())
 		})
+	}
+}
+
+// TestMutexAttachAsCoded explores the code's claim order (A1 live, A2 gen,
+// A3 wake all, liveWaiters left set) with its sleep (the generation word in
+// the futex_waitv set) in the configurations where the earlier claim (A3
+// cleared liveWaiters before its wake) loses a wake-up.
+func TestMutexAttachAsCoded(t *testing.T) {
+	for _, tc := range mutexBugs {
+		if !strings.HasPrefix(tc.name, "BugAttachOrder") {
+			continue
+		}
+		for _, tids := range []bool{true, false} {
+			cfg := tc.cfg
+			cfg.BugAttachOrder, cfg.AttachNoClear, cfg.DistinctTIDs = true, true, tids
+			r := exploreMutex(t, tc.name+" as coded", cfg, Options{})
+			for _, v := range r.Violations {
+				t.Errorf("%s, as coded (distinct tids %v): %v", tc.name, tids, v)
+			}
+			if r.Truncated {
+				t.Errorf("%s: truncated", tc.name)
+			}
+		}
 	}
 }
 
