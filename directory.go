@@ -40,6 +40,27 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
 
+// describeObject names an object of kind, size bytes and kind-specific
+// param for an error message: "an array of 8-byte elements (4096 bytes)".
+func describeObject(k Kind, size uint64, param uint32) string {
+	switch k {
+	case KindArray:
+		return fmt.Sprintf("an array of %d-byte elements (%d bytes)", param, size)
+	case KindSlot:
+		return fmt.Sprintf("a slot of capacity %d (%d bytes)", param, size)
+	case KindSemaphore:
+		if param == 0 {
+			return fmt.Sprintf("a semaphore with no maximum (%d bytes)", size)
+		}
+		return fmt.Sprintf("a semaphore of maximum %d (%d bytes)", param, size)
+	case KindBytes:
+		return fmt.Sprintf("a bytes object of %d bytes", size)
+	case KindMutex, KindCond:
+		return fmt.Sprintf("a %v (%d bytes)", k, size)
+	}
+	return fmt.Sprintf("an object of %v (%d bytes, parameter %d)", k, size, param)
+}
+
 // ObjectInfo describes a named object in a segment.
 type ObjectInfo struct {
 	Name   string
@@ -209,8 +230,8 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 				continue
 			}
 			if info.Kind != kind || info.Param != param || uint64(info.Size) != size {
-				return 0, fmt.Errorf("%w: %q is a %v of %d bytes (param %d), not a %v of %d bytes (param %d)",
-					ErrMismatch, name, info.Kind, info.Size, info.Param, kind, size, param)
+				return 0, fmt.Errorf("%w: %q is %s, not %s",
+					ErrMismatch, name, describeObject(info.Kind, uint64(info.Size), info.Param), describeObject(kind, size, param))
 			}
 			if err := s.checkOverlap(dir, n, i, info); err != nil {
 				return 0, err

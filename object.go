@@ -130,9 +130,6 @@ const (
 	bufGen  = 16
 	bufData = 32
 
-	// MaxSlotCapacity is the largest capacity of a Slot.
-	MaxSlotCapacity = math.MaxUint32
-
 	// slotTries bounds the lock-free attempts of a read while writers
 	// keep publishing; after them the reader takes the writer lock.
 	slotTries = 100
@@ -140,6 +137,10 @@ const (
 	// make a reader conclude that the slot is corrupt.
 	slotStuck = 4
 )
+
+// MaxSlotCapacity is the largest capacity of a Slot, in bytes of encoded
+// value: NewSlot refuses a larger one with ErrOutOfRange.
+const MaxSlotCapacity = math.MaxUint32
 
 // A Slot holds one value, any value a Codec can encode in at most capacity
 // bytes, as a named object in a Segment: a process stores a value, other

@@ -17,10 +17,20 @@ const MaxSegmentNameLen = 200
 
 // Defaults used when Options leaves a field zero.
 const (
-	DefaultMaxObjects   = 256
+	// DefaultMaxObjects is how many named objects a segment holds unless
+	// Options.MaxObjects says otherwise.
+	DefaultMaxObjects = 256
+	// DefaultMaxProcesses is how many Segment handles, in all processes,
+	// may have a segment open at once unless Options.MaxProcesses says
+	// otherwise.
 	DefaultMaxProcesses = 128
-	DefaultMode         = 0o600
-	DefaultInitTimeout  = 5 * time.Second
+	// DefaultMode is the file mode of a named segment unless Options.Mode
+	// says otherwise: readable and writable by the creating user only.
+	DefaultMode = 0o600
+	// DefaultInitTimeout is how long Open waits for a segment's creator to
+	// finish, and a lookup for an object's creator, unless
+	// Options.InitTimeout says otherwise.
+	DefaultInitTimeout = 5 * time.Second
 )
 
 // Options configure the creation and opening of a segment. The zero value, and
