@@ -1,7 +1,9 @@
 package processshared
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -115,30 +117,54 @@ func (s *Segment) readEntry(e uint64) (ObjectInfo, error) {
 	return info, nil
 }
 
-// checkOverlap returns ErrCorrupt if the object described by info, from
-// entry i, overlaps any other ready entry's object: two handles on one word
-// would break each object's protocol. (Objects are allocated from a bump
-// pointer and never overlap unless someone rewrote the directory.)
-func (s *Segment) checkOverlap(dir, n, i uint64, info ObjectInfo) error {
+// A seenEntry is a directory entry this handle has validated: ready entries
+// never change, so each is read and checked once (see Segment.seen).
+type seenEntry struct {
+	info ObjectInfo
+}
+
+// validate checks a ready entry's object, first seen by this handle,
+// against the objects the handle saw before: ErrCorrupt if it overlaps one
+// of them, since two handles on one word would break each object's
+// protocol. (Objects come from a bump pointer and never overlap unless
+// someone rewrote the directory.) Any two objects this handle uses are so
+// checked against each other, when the second is first seen. It records
+// the entry as seen. The caller holds s.mu.
+func (s *Segment) validate(info ObjectInfo) error {
 	off, end := uint64(info.Offset), uint64(info.Offset)+uint64(info.Size)
-	for j := range n {
-		if j == i {
-			continue
+	// s.spans is sorted by start and its spans do not overlap.
+	i, _ := slices.BinarySearchFunc(s.spans, off, func(sp span, off uint64) int { return cmp.Compare(sp.off, off) })
+	if info.Size != 0 {
+		if i < len(s.spans) && s.spans[i].off < end {
+			return fmt.Errorf("%w: object %q [%d, %d) overlaps %q", ErrCorrupt, info.Name, off, end, s.spans[i].name)
 		}
-		e := dir + j*dirEntrySize
-		st := load32(s.mem, e+entState)
-		if st == entryEmpty {
-			break
+		if i > 0 && s.spans[i-1].end > off {
+			return fmt.Errorf("%w: object %q [%d, %d) overlaps %q", ErrCorrupt, info.Name, off, end, s.spans[i-1].name)
 		}
-		if st != entryReady {
-			continue
-		}
-		o, sz := load64(s.mem, e+entOff), load64(s.mem, e+entSize)
-		if o < end && off < o+sz && sz != 0 && info.Size != 0 {
-			return fmt.Errorf("%w: objects %q and entry %d overlap", ErrCorrupt, info.Name, j)
-		}
+		s.spans = slices.Insert(s.spans, i, span{off, end, info.Name})
 	}
+	if s.seen == nil {
+		s.seen = make(map[string]seenEntry)
+	}
+	s.seen[info.Name] = seenEntry{info}
 	return nil
+}
+
+// A span is the memory of an object a handle has seen.
+type span struct {
+	off, end uint64
+	name     string
+}
+
+// dirHash is where the probe for name starts in a directory of n entries
+// (FNV-1a).
+func dirHash(name string, n uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return h % n
 }
 
 // Objects lists the named objects in the segment, in creation order.
@@ -155,10 +181,7 @@ func (s *Segment) Objects() (_ []ObjectInfo, err error) {
 	var out []ObjectInfo
 	for i := range n {
 		e := dir + i*dirEntrySize
-		switch st := load32(s.mem, e+entState); {
-		case st == entryEmpty:
-			return out, nil
-		case st == entryReady:
+		if load32(s.mem, e+entState) == entryReady {
 			info, err := s.readEntry(e)
 			if err != nil {
 				return out, err
@@ -166,6 +189,8 @@ func (s *Segment) Objects() (_ []ObjectInfo, err error) {
 			out = append(out, info)
 		}
 	}
+	// Objects are allocated from a bump pointer: by offset is by creation.
+	slices.SortFunc(out, func(a, b ObjectInfo) int { return cmp.Compare(a.Offset, b.Offset) })
 	return out, nil
 }
 
@@ -175,11 +200,20 @@ func (s *Segment) Objects() (_ []ObjectInfo, err error) {
 // before any other process can see the object. An existing object must have
 // the same kind, param and size.
 //
-// The directory is an array of entries claimed in order with a CAS, never
-// removed. A creator claims the first empty entry; a looker-up scans from the
-// start and waits at a claimed entry until it is ready (or its claimer is
-// found dead). So two processes creating the same name meet at the same
-// entry, and no name is ever created twice.
+// The directory is a hash table of entries, open addressing with linear
+// probing, claimed with a CAS and never removed. The probe for a name
+// starts at dirHash(name) and goes on, wrapping around, until it finds the
+// name's ready entry, or an empty entry: then the name does not exist, and a
+// creator claims that empty entry. A claimed entry on the way is waited for
+// until it is ready (or its claimer is found dead), since it may hold the
+// name; a dead entry is passed. So two processes creating the same name
+// probe the same entries and meet at the first empty one, and no name is
+// ever created twice. An entry goes back to empty only when its claimer
+// found no room for the object: a prober waiting there then sees it empty
+// and claims it, as if it had been empty all along.
+//
+// Each ready entry is read and validated once per handle (validate), and
+// later lookups of its name are answered from the handle's memory.
 func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init func(mem []byte)) (off uint64, err error) {
 	if err := checkObjectName(name); err != nil {
 		return 0, err
@@ -189,26 +223,39 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 		return 0, ErrClosed
 	}
 	defer s.exit()
+	s.mu.Lock()
+	seen, ok := s.seen[name]
+	s.mu.Unlock()
+	if ok {
+		return s.matchObject(seen.info, kind, param, size)
+	}
 	dir, n, err := s.dirBounds()
 	if err != nil {
 		return 0, err
 	}
 	deadline := time.Now().Add(s.timeout)
-	for i := uint64(0); i < n; i++ {
+	h := dirHash(name, n)
+	for k := uint64(0); k < n; k++ {
+		i := (h + k) % n
 		e := dir + i*dirEntrySize
 		w := u32at(s.mem, e+entState)
 		st := atomic.LoadUint32(w)
 		switch {
 		case st == entryEmpty:
+			if !s.countObject(1) {
+				return 0, fmt.Errorf("%w: the directory holds its %d objects (Options.MaxObjects); %q is one more", ErrNoSpace, s.lay.maxObjects, name)
+			}
 			if !atomic.CompareAndSwapUint32(w, entryEmpty, entryClaimed|s.id) {
-				i-- // look at this entry again
+				s.countObject(-1)
+				k-- // look at this entry again
 				continue
 			}
 			off, err := s.alloc(size)
 			if err != nil {
 				atomic.StoreUint32(w, entryEmpty)
 				futex.Wake(w, 1<<30)
-				return 0, err
+				s.countObject(-1)
+				return 0, fmt.Errorf("object %q: %w", name, err)
 			}
 			copy(s.mem[e+entName:e+entName+MaxObjectNameLen], name)
 			store32(s.mem, e+entKind, uint32(kind))
@@ -220,23 +267,30 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 			}
 			atomic.StoreUint32(w, entryReady)
 			futex.Wake(w, 1<<30)
+			s.mu.Lock()
+			err = s.validate(ObjectInfo{Name: name, Kind: kind, Param: param, Offset: int64(off), Size: int64(size)})
+			s.mu.Unlock()
+			if err != nil {
+				return 0, err // a span someone wrote into the directory overlaps ours
+			}
 			return off, nil
 		case st == entryReady:
+			if !s.entryNamed(e, name) {
+				continue
+			}
 			info, err := s.readEntry(e)
 			if err != nil {
 				return 0, err
 			}
-			if info.Name != name {
-				continue
-			}
-			if info.Kind != kind || info.Param != param || uint64(info.Size) != size {
-				return 0, fmt.Errorf("%w: %q is %s, not %s",
-					ErrMismatch, name, describeObject(info.Kind, uint64(info.Size), info.Param), describeObject(kind, size, param))
-			}
-			if err := s.checkOverlap(dir, n, i, info); err != nil {
+			s.mu.Lock()
+			if seen, ok := s.seen[name]; ok {
+				info = seen.info // another goroutine validated it meanwhile
+			} else if err := s.validate(info); err != nil {
+				s.mu.Unlock()
 				return 0, err
 			}
-			return uint64(info.Offset), nil
+			s.mu.Unlock()
+			return s.matchObject(info, kind, param, size)
 		case st == entryDead:
 			continue
 		case st&entryClaimed != 0:
@@ -250,12 +304,47 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 			} else {
 				futex.Wait(w, st, futex.Now()+int64(time.Millisecond))
 			}
-			i-- // look at this entry again
+			k-- // look at this entry again
 		default:
 			return 0, fmt.Errorf("%w: directory entry %d has state %#x", ErrCorrupt, i, st)
 		}
 	}
 	return 0, fmt.Errorf("%w: directory holds %d objects", ErrNoSpace, n)
+}
+
+// countObject adds d to the count of claimed directory entries, and reports
+// false, changing nothing, if that would take it past maxObjects. The count
+// keeps the hash table at most two thirds full; entries of claimers that
+// died stay counted.
+func (s *Segment) countObject(d int) bool {
+	w := u32at(s.mem, offObjects)
+	for {
+		c := atomic.LoadUint32(w)
+		nc := uint32(int64(c) + int64(d))
+		if d > 0 && uint64(nc) > s.lay.maxObjects || d < 0 && c == 0 {
+			return d < 0
+		}
+		if atomic.CompareAndSwapUint32(w, c, nc) {
+			return true
+		}
+	}
+}
+
+// matchObject returns the offset of the existing object info, or
+// ErrMismatch if it is not of the kind, param and size asked for.
+func (s *Segment) matchObject(info ObjectInfo, kind Kind, param uint32, size uint64) (uint64, error) {
+	if info.Kind != kind || info.Param != param || uint64(info.Size) != size {
+		return 0, fmt.Errorf("%w: %q is %s, not %s",
+			ErrMismatch, info.Name, describeObject(info.Kind, uint64(info.Size), info.Param), describeObject(kind, size, param))
+	}
+	return uint64(info.Offset), nil
+}
+
+// entryNamed reports whether the ready entry at e holds name, comparing
+// the bytes in place.
+func (s *Segment) entryNamed(e uint64, name string) bool {
+	b := s.mem[e+entName : e+entName+MaxObjectNameLen]
+	return string(b[:len(name)]) == name && (len(name) == MaxObjectNameLen || b[len(name)] == 0)
 }
 
 // alloc reserves size bytes, aligned to objAlign, from the segment's heap.

@@ -36,3 +36,29 @@ func HasWaitv() bool { return futex.HasWaitv() }
 
 // Robust reports whether the kernel watches this process's table entries.
 func Robust() bool { return theKeeper().robust }
+
+// DirEntryOffset returns the offset in the segment of the directory entry
+// that holds name, or -1.
+func DirEntryOffset(s *Segment, name string) int64 {
+	for i := range s.lay.dirCap {
+		e := s.lay.dirOff + i*dirEntrySize
+		if load32(s.mem, e+entState) == entryReady && s.entryNamed(e, name) {
+			return int64(e)
+		}
+	}
+	return -1
+}
+
+// DirProbeStart returns the offset in the segment of the directory entry
+// where the probe for name starts.
+func DirProbeStart(s *Segment, name string) int64 {
+	return int64(s.lay.dirOff + dirHash(name, s.lay.dirCap)*dirEntrySize)
+}
+
+// ForgetSeen drops what s remembers of the directory entries it has
+// validated, as a handle that never saw them.
+func ForgetSeen(s *Segment) {
+	s.mu.Lock()
+	s.seen, s.spans = nil, nil
+	s.mu.Unlock()
+}

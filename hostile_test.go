@@ -159,22 +159,41 @@ func poke(t *testing.T, seg *ps.Segment, off int64, b []byte) {
 }
 
 // TestCorruptDirectoryEntry: a directory entry whose offset points outside
-// the segment gives ErrCorrupt on lookup and listing.
+// the segment gives ErrCorrupt on lookup and listing, to a handle that had
+// not seen it before it was rewritten. (A handle validates an entry once,
+// when it first sees it, and keeps what it validated: ready entries never
+// change, unless someone rewrites the directory.)
 func TestCorruptDirectoryEntry(t *testing.T) {
 	seg := create(t, 1<<16, &ps.Options{MaxProcesses: 4, MaxObjects: 4})
 	mutex(t, seg, "m")
-	const dirOff = 256 + 4*64 // header, then 4 process slots
-	poke(t, seg, dirOff+16, []byte{0, 0, 0, 0, 0, 0, 0, 0x7f})
-	if _, err := ps.NewMutex(seg, "m"); !errors.Is(err, ps.ErrCorrupt) {
+	e := ps.DirEntryOffset(seg, "m")
+	poke(t, seg, e+16, []byte{0, 0, 0, 0, 0, 0, 0, 0x7f})
+	other := reopen(t, seg)
+	if _, err := ps.NewMutex(other, "m"); !errors.Is(err, ps.ErrCorrupt) {
 		t.Errorf("NewMutex: %v, want ErrCorrupt", err)
 	}
 	if _, err := seg.Objects(); !errors.Is(err, ps.ErrCorrupt) {
 		t.Errorf("Objects: %v, want ErrCorrupt", err)
 	}
-	poke(t, seg, dirOff, []byte{9, 9, 9, 9}) // a state no entry can have
-	if _, err := ps.NewMutex(seg, "other"); !errors.Is(err, ps.ErrCorrupt) {
+	if _, err := ps.NewMutex(seg, "m"); err != nil {
+		t.Errorf("NewMutex through the handle that validated m before: %v", err)
+	}
+	// A state no entry can have, where the probe for "other" starts.
+	poke(t, seg, ps.DirProbeStart(seg, "other"), []byte{9, 9, 9, 9})
+	if _, err := ps.NewMutex(other, "other"); !errors.Is(err, ps.ErrCorrupt) {
 		t.Errorf("NewMutex past a bad entry state: %v, want ErrCorrupt", err)
 	}
+}
+
+// reopen opens another handle on seg's segment, closed at cleanup.
+func reopen(t *testing.T, seg *ps.Segment) *ps.Segment {
+	t.Helper()
+	s, err := ps.Open(seg.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // TestGarbageLockWord: a lock word overwritten with an identity no process
@@ -273,21 +292,23 @@ func TestCorruptDirectoryOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const dirOff = 256 + 4*64
+	n := ps.DirEntryOffset(seg, "n")
 	var off [8]byte
 	binary.NativeEndian.PutUint64(off[:], uint64(objs[0].Offset))
-	poke(t, seg, dirOff+dirEntrySize+16, off[:]) // n's offset := m's
-	if _, err := ps.NewMutex(seg, "n"); !errors.Is(err, ps.ErrCorrupt) {
+	poke(t, seg, n+16, off[:]) // n's offset := m's
+	other := reopen(t, seg)
+	if _, err := ps.NewMutex(other, "m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.NewMutex(other, "n"); !errors.Is(err, ps.ErrCorrupt) {
 		t.Errorf("NewMutex of an entry overlapping another: %v, want ErrCorrupt", err)
 	}
 	binary.NativeEndian.PutUint64(off[:], uint64(objs[1].Offset+1))
-	poke(t, seg, dirOff+dirEntrySize+16, off[:])
-	if _, err := ps.NewMutex(seg, "n"); !errors.Is(err, ps.ErrCorrupt) {
+	poke(t, seg, n+16, off[:])
+	if _, err := ps.NewMutex(reopen(t, seg), "n"); !errors.Is(err, ps.ErrCorrupt) {
 		t.Errorf("NewMutex of a misaligned entry: %v, want ErrCorrupt", err)
 	}
 }
-
-const dirEntrySize = 128
 
 // TestDescriptorsPerSegment: a segment costs one file descriptor, however
 // many objects it holds (the Ruby gem needed three per Mutex).

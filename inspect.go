@@ -273,7 +273,7 @@ type fileID struct{ dev, ino uint64 }
 // process table entry, 0 if it has none; objs and oerr are what s.Objects
 // returned.
 func (s *Segment) fill(si *SegmentInfo, self uint64, objs []ObjectInfo, oerr error) {
-	si.MaxProcesses, si.MaxObjects = int(s.lay.procCap), int(s.lay.dirCap)
+	si.MaxProcesses, si.MaxObjects = int(s.lay.procCap), int(s.lay.maxObjects)
 	used, err := s.describe(si, self, objs)
 	if si.Err = oerr; si.Err == nil {
 		si.Err = err

@@ -5,7 +5,7 @@ import (
 	"unsafe"
 )
 
-// Segment layout, version 2. All integers are in the machine's byte order;
+// Segment layout, version 3. All integers are in the machine's byte order;
 // processes of different architectures must not share a segment.
 //
 //	offset  size  field
@@ -16,21 +16,23 @@ import (
 //	24      4     procOff      offset of the process table
 //	28      4     procCap      entries in the process table
 //	32      4     dirOff       offset of the object directory
-//	36      4     dirCap       entries in the object directory
+//	36      4     dirCap       entries in the object directory (dirCapFor(maxObjects))
 //	40      8     heapOff      first byte objects may be allocated at
 //	48      8     heapNext     next free byte; accessed atomically only
 //	56      4     creatorPID
 //	64      8     created      creation time, Unix nanoseconds
 //	72      8     creatorStart creator's start time (clock ticks since boot)
 //	80      8     creatorNS    inode of the creator's PID namespace (0 if unknown)
+//	88      4     maxObjects   objects the directory may hold (Options.MaxObjects)
 //	128     8     spinners     the spinner gate (see spinEnter); on a cache line of its own
+//	192     4     objects      directory entries claimed, at most maxObjects; accessed atomically only
 //
 // The process table follows the header, then the directory, then the heap.
 // Every offset and count read back from a mapping is checked against the
 // mapping's length before use: other processes may have written anything.
 const (
 	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
-	layoutVersion = 2                  // 2: identities are slot+generation, not thread ids
+	layoutVersion = 3                  // 2: identities are slot+generation, not thread ids; 3: hashed directory
 	hdrSize       = 256
 
 	offMagic        = 0
@@ -47,7 +49,9 @@ const (
 	offCreated      = 64
 	offCreatorStart = 72
 	offCreatorNS    = 80
+	offMaxObjects   = 88
 	offSpinners     = 128
+	offObjects      = 192
 
 	procSlotSize = 64
 	dirEntrySize = 128

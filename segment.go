@@ -15,6 +15,14 @@ import (
 // accept.
 const MaxSegmentNameLen = 200
 
+// MaxObjectsLimit is the largest MaxObjects a segment may have.
+const MaxObjectsLimit = 1 << 20
+
+// dirCapFor returns the entries of a directory for maxObjects objects: the
+// directory is a hash table (see Segment.object), kept at most two thirds
+// full so that probes stay short.
+func dirCapFor(maxObjects uint64) uint64 { return maxObjects + maxObjects/2 + 1 }
+
 // Defaults used when Options leaves a field zero.
 const (
 	// DefaultMaxObjects is how many named objects a segment holds unless
@@ -40,7 +48,11 @@ type Options struct {
 	// means DefaultMode (0600: the creating user only).
 	Mode fs.FileMode
 
-	// MaxObjects is the number of named objects the segment can hold.
+	// MaxObjects is the number of named objects the segment can hold; one
+	// more gives ErrNoSpace. The directory takes 1.5 entries of 128 bytes
+	// per object (it is a hash table, kept at most two thirds full, so
+	// that finding an object by name takes the same time in any segment).
+	// At most MaxObjectsLimit.
 	MaxObjects int
 
 	// MaxProcesses is the number of Segment handles, in all processes, that
@@ -130,6 +142,8 @@ type Segment struct {
 	locals  map[uint64]*local    // process-local state per object, by offset
 	cancels map[*waitCancel]bool // waits in progress, woken by Close
 	done    chan struct{}        // closed by Close
+	seen    map[string]seenEntry // directory entries validated, by name (directory.go)
+	spans   []span               // their objects' memory, sorted
 }
 
 // Name returns the segment's name: its file name in /dev/shm, or the label of
@@ -179,6 +193,8 @@ func checkName(name string) error {
 type layoutInfo struct {
 	size, procOff, procCap, dirOff, dirCap, heapOff uint64
 
+	maxObjects uint64 // objects the directory may hold, fewer than dirCap
+
 	slotBits uint // bits of an identity that hold the slot index (proc.go)
 }
 
@@ -190,18 +206,19 @@ func newLayout(size int64, opts *Options) (layoutInfo, error) {
 	page := uint64(os.Getpagesize())
 	l.size = alignUp(uint64(size), page)
 	l.procCap = uint64(opts.maxProcesses())
-	l.dirCap = uint64(opts.maxObjects())
-	if l.procCap > MaxProcessesLimit || l.dirCap > 1<<20 {
+	l.maxObjects = uint64(opts.maxObjects())
+	if l.procCap > MaxProcessesLimit || l.maxObjects > MaxObjectsLimit {
 		return l, fmt.Errorf("processshared: MaxProcesses (%d, at most %d) or MaxObjects (%d, at most %d) too large",
-			l.procCap, MaxProcessesLimit, l.dirCap, 1<<20)
+			l.procCap, MaxProcessesLimit, l.maxObjects, MaxObjectsLimit)
 	}
+	l.dirCap = dirCapFor(l.maxObjects)
 	l.slotBits = slotBitsFor(l.procCap)
 	l.procOff = hdrSize
 	l.dirOff = l.procOff + l.procCap*procSlotSize
 	l.heapOff = alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign)
 	if l.heapOff > l.size {
-		return l, fmt.Errorf("%w: %d bytes cannot hold the tables for %d processes and %d objects (need %d)",
-			ErrNoSpace, size, l.procCap, l.dirCap, l.heapOff)
+		return l, fmt.Errorf("%w: %d bytes cannot hold the tables for %d processes and %d objects (need %d: %d per process, %d per object)",
+			ErrNoSpace, size, l.procCap, l.maxObjects, l.heapOff, procSlotSize, l.dirCap*dirEntrySize/l.maxObjects)
 	}
 	return l, nil
 }
@@ -215,6 +232,7 @@ func initHeader(mem []byte, l layoutInfo) {
 	store32(mem, offProcCap, uint32(l.procCap))
 	store32(mem, offDirOff, uint32(l.dirOff))
 	store32(mem, offDirCap, uint32(l.dirCap))
+	store32(mem, offMaxObjects, uint32(l.maxObjects))
 	store64(mem, offHeapOff, l.heapOff)
 	store64(mem, offHeapNext, l.heapOff)
 	store32(mem, offCreatorPID, uint32(os.Getpid()))
@@ -247,12 +265,14 @@ func parseHeader(hdr []byte, fileSize int64) (layoutInfo, error) {
 	l.procCap = uint64(ne.Uint32(hdr[offProcCap:]))
 	l.dirOff = uint64(ne.Uint32(hdr[offDirOff:]))
 	l.dirCap = uint64(ne.Uint32(hdr[offDirCap:]))
+	l.maxObjects = uint64(ne.Uint32(hdr[offMaxObjects:]))
 	l.heapOff = ne.Uint64(hdr[offHeapOff:])
 	if l.size > uint64(fileSize) {
 		return l, fmt.Errorf("%w: header says %d bytes, file has %d", ErrTruncated, l.size, fileSize)
 	}
 	if l.size < hdrSize || l.size > 1<<48 ||
-		l.procOff != hdrSize || l.procCap == 0 || l.procCap > MaxProcessesLimit || l.dirCap > 1<<20 ||
+		l.procOff != hdrSize || l.procCap == 0 || l.procCap > MaxProcessesLimit ||
+		l.maxObjects == 0 || l.maxObjects > MaxObjectsLimit || l.dirCap != dirCapFor(l.maxObjects) ||
 		l.dirOff != l.procOff+l.procCap*procSlotSize ||
 		l.heapOff != alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign) ||
 		l.heapOff > l.size {

@@ -288,3 +288,35 @@ func TestOpenOrCreateExisting(t *testing.T) {
 		t.Error("OpenOrCreate of a new segment with size 0 succeeded")
 	}
 }
+
+// TestMaxObjects: a segment holds exactly Options.MaxObjects objects; one
+// more gives ErrNoSpace saying why, and the others stay usable.
+func TestMaxObjects(t *testing.T) {
+	seg := create(t, 1<<20, &ps.Options{MaxObjects: 5, MaxProcesses: 4})
+	for i := range 5 {
+		if _, err := ps.NewMutex(seg, fmt.Sprint("m", i)); err != nil {
+			t.Fatalf("object %d of 5: %v", i+1, err)
+		}
+	}
+	_, err := ps.NewMutex(seg, "m5")
+	if !errors.Is(err, ps.ErrNoSpace) || !strings.Contains(err.Error(), "MaxObjects") {
+		t.Fatalf("object 6 of 5: %v, want ErrNoSpace naming MaxObjects", err)
+	}
+	other := reopen(t, seg)
+	for i := range 5 { // found again, through another handle too
+		for _, s := range []*ps.Segment{seg, other} {
+			if _, err := ps.NewMutex(s, fmt.Sprint("m", i)); err != nil {
+				t.Errorf("object %d after the directory filled: %v", i, err)
+			}
+		}
+	}
+	objs, err := seg.Objects()
+	if err != nil || len(objs) != 5 {
+		t.Fatalf("Objects: %d, %v; want the 5", len(objs), err)
+	}
+	for i, o := range objs {
+		if want := fmt.Sprint("m", i); o.Name != want {
+			t.Errorf("Objects()[%d] = %q, want %q (creation order)", i, o.Name, want)
+		}
+	}
+}
