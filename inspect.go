@@ -53,6 +53,14 @@ type MutexState struct {
 	Consistent         bool // false after a holder died holding it, until MarkConsistent
 	OwnerDeaths        int  // holders that died holding it, since it was created
 	DeadPID            int  // the last holder that died holding it, or 0
+
+	// Statistics since it was created, counted only by waits that slept
+	// in the kernel (after a short spin), never on the fast path.
+	Waited        uint64        // acquisitions, or attempts, that slept
+	WaitTotal     time.Duration // their total time asleep and spinning
+	WaitMax       time.Duration // the longest of them
+	Timeouts      int           // LockContext calls whose deadline passed while waiting
+	Cancellations int           // LockContext calls cancelled while waiting
 }
 
 // SemaphoreState is the state of a Semaphore at the instant it was read.
@@ -374,6 +382,12 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			Consistent:  load32(mem, off+mtxFlags)&mutexInconsistent == 0,
 			OwnerDeaths: int(load32(mem, off+mtxDeaths)),
 			DeadPID:     int(load32(mem, off+mtxDeadPID)),
+
+			Waited:        load64(mem, off+mtxWaited),
+			WaitTotal:     time.Duration(load64(mem, off+mtxWaitNs)),
+			WaitMax:       time.Duration(load64(mem, off+mtxWaitMaxNs)),
+			Timeouts:      int(load32(mem, off+mtxTimeouts)),
+			Cancellations: int(load32(mem, off+mtxCancels)),
 		}
 		if m.Locked {
 			h := s.lookup(w & idMask)

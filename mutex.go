@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/processshared/processshared/internal/futex"
@@ -49,13 +50,26 @@ import (
 //	offset 4   flags     mutexInconsistent: the last holder died holding it
 //	offset 8   deaths    number of owner deaths recovered from
 //	offset 12  deadPID   pid of the last owner that died holding it
+//	offset 16  waited    acquisitions that slept in the kernel (uint64)
+//	offset 24  waitNs    their total wait, nanoseconds (uint64)
+//	offset 32  waitMaxNs the longest of them (uint64)
+//	offset 40  timeouts  LockContext calls whose deadline passed while waiting
+//	offset 44  cancels   LockContext calls cancelled while waiting
+//
+// The statistics (offsets 16 to 47) are written only by waits that sleep,
+// never on the fast path or while spinning.
 const (
 	mutexSize = 64
 
-	mtxWord    = 0
-	mtxFlags   = 4
-	mtxDeaths  = 8
-	mtxDeadPID = 12
+	mtxWord      = 0
+	mtxFlags     = 4
+	mtxDeaths    = 8
+	mtxDeadPID   = 12
+	mtxWaited    = 16
+	mtxWaitNs    = 24
+	mtxWaitMaxNs = 32
+	mtxTimeouts  = 40
+	mtxCancels   = 44
 
 	lockWaiters       = 0x80000000
 	mutexInconsistent = 1
@@ -185,6 +199,7 @@ func (m *mutexCore) lockSlow(ctx context.Context) (err error) {
 // holds m.s.enter().
 func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 	defer m.s.guard(&err, guarded())
+	defer m.count(time.Now(), &err)
 	if err := m.l.acquire(ctx, m.s); err != nil {
 		return err
 	}
@@ -242,6 +257,28 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 			// This sleeper may have taken the wake of an Unlock.
 			futex.Wake(m.word, 1) // step: mutex.lock.pass_wake
 			return err
+		}
+	}
+}
+
+// count adds a wait that began at start and ended with *err to m's
+// statistics (see the layout above).
+func (m *mutexCore) count(start time.Time, err *error) {
+	base := unsafe.Pointer(m.word)
+	d := uint64(time.Since(start))
+	switch *err {
+	case context.DeadlineExceeded:
+		atomic.AddUint32((*uint32)(unsafe.Add(base, mtxTimeouts)), 1)
+	case context.Canceled:
+		atomic.AddUint32((*uint32)(unsafe.Add(base, mtxCancels)), 1)
+	}
+	atomic.AddUint64((*uint64)(unsafe.Add(base, mtxWaited)), 1)
+	atomic.AddUint64((*uint64)(unsafe.Add(base, mtxWaitNs)), d)
+	maxp := (*uint64)(unsafe.Add(base, mtxWaitMaxNs))
+	for {
+		old := atomic.LoadUint64(maxp)
+		if d <= old || atomic.CompareAndSwapUint64(maxp, old, d) {
+			return
 		}
 	}
 }

@@ -151,6 +151,13 @@ func objectState(o ps.ObjectState) string {
 		if m.OwnerDeaths > 0 {
 			parts = append(parts, fmt.Sprintf("%s died holding it so far", plural(m.OwnerDeaths, "holder", "holders")))
 		}
+		if m.Waited > 0 {
+			w := fmt.Sprintf("%d waits (%v in all, longest %v)", m.Waited, m.WaitTotal.Round(time.Microsecond), m.WaitMax.Round(time.Microsecond))
+			if m.Timeouts+m.Cancellations > 0 {
+				w += fmt.Sprintf(", %d timed out, %d cancelled", m.Timeouts, m.Cancellations)
+			}
+			parts = append(parts, w)
+		}
 		return strings.Join(parts, "; ")
 	case o.Semaphore != nil:
 		s := o.Semaphore
@@ -274,6 +281,13 @@ type jsonMutex struct {
 	Consistent         bool   `json:"consistent"`
 	OwnerDeaths        int    `json:"owner_deaths"`
 	DeadPID            int    `json:"dead_pid"`
+	// Statistics: waits that slept, their total and longest time in
+	// nanoseconds, and those that timed out or were cancelled.
+	Waited        uint64        `json:"waited"`
+	WaitTotal     time.Duration `json:"wait_total_ns"`
+	WaitMax       time.Duration `json:"wait_max_ns"`
+	Timeouts      int           `json:"timeouts"`
+	Cancellations int           `json:"cancellations"`
 }
 
 type jsonSemaphore struct {
