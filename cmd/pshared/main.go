@@ -57,7 +57,7 @@ type command struct {
 }
 
 // commands lists the subcommands, a file each, in the order help shows them.
-var commands = []*command{lockCmd, semCmd, lsCmd, inspectCmd, rmCmd, demoCmd}
+var commands = []*command{lockCmd, semCmd, holderCmd, lsCmd, inspectCmd, rmCmd, demoCmd}
 
 func lookup(name string) *command {
 	for _, c := range commands {
@@ -74,6 +74,7 @@ of the processshared segments in /dev/shm.
 Usage:
   pshared lock [-w SECONDS] [-n] [-E CODE] NAME [--] COMMAND [ARG...]
   pshared sem [-j N] [-w SECONDS] [-n] [-E CODE] NAME [--] COMMAND [ARG...]
+  pshared holder [--segment SEG] NAME
   pshared ls [--json] [PATTERN...]
   pshared inspect [--json] NAME
   pshared rm [-f] NAME...
