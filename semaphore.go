@@ -312,10 +312,11 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		// process holding no permits may die between raising the value
 		// and waking the sleepers (Release). Before the value is read
 		// below, so that such a death either shows in the value or wakes
-		// the sleep.
+		// the sleep; outside the internal lock, which the scan of the
+		// process table would hold longer.
+		m.lock.unlock()
 		var ok, others bool
 		lives, ok, others = m.s.watchOthers(lives[:0], 0)
-		m.lock.unlock()
 		if !ok {
 			continue
 		}
