@@ -57,7 +57,7 @@ type command struct {
 }
 
 // commands lists the subcommands, a file each, in the order help shows them.
-var commands = []*command{lockCmd, semCmd, holderCmd, lsCmd, inspectCmd, rmCmd, demoCmd}
+var commands = []*command{lockCmd, semCmd, holderCmd, lsCmd, inspectCmd, topCmd, rmCmd, demoCmd}
 
 func lookup(name string) *command {
 	for _, c := range commands {
@@ -77,6 +77,7 @@ Usage:
   pshared holder [--segment SEG] NAME
   pshared ls [--json] [PATTERN...]
   pshared inspect [--json] NAME
+  pshared top [--once] [-d SECONDS] [SEGMENT]
   pshared rm [-f] NAME...
   pshared rm --stale [PATTERN...]
   pshared demo [sendrecv|incdec|object]
