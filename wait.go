@@ -111,6 +111,13 @@ const pollInterval = 10 * time.Millisecond
 // kernel cannot report deaths, it returns at least every pollInterval. The
 // caller holds s.enter().
 func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []liveRef, poll bool) error {
+	return s.sleepv(ctx, word, val, lives, poll || s.needPoll())
+}
+
+// sleepv is sleep for a caller that watches no holder's death through the
+// kernel's robust list, or that does not need to: it polls only when poll
+// is set (or without futex_waitv).
+func (s *Segment) sleepv(ctx context.Context, word *uint32, val uint32, lives []liveRef, poll bool) error {
 	// The word's value is taken before c is published: once addCancel
 	// returns, Close (or the context) may fire c at any moment, and a value
 	// read after that fire would let the sleep below miss it.
@@ -131,7 +138,7 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 	if d, ok := ctx.Deadline(); ok {
 		deadline = futex.Deadline(d)
 	}
-	if poll || s.needPoll() || len(lives) > maxLives {
+	if poll || len(lives) > maxLives {
 		deadline = pollDeadline(deadline)
 		lives = lives[:min(len(lives), maxLives)]
 	}
