@@ -67,7 +67,8 @@ import (
 //	           (cond.reclaim.record, cond.reclaim.global); waiters+1,
 //	           s0 = seq (cond.wait.register); own record count+1
 //	           (cond.wait.record); unlock c.L
-//	spin       only when it is the only waiter: poll seq (cond.wait.spin);
+//	spin       only when every other waiter is granted: poll seq
+//	           (cond.wait.spin);
 //	           moved and signals == 1 → take; else go on
 //	token      acquire the process-local token (cond.wait.token): one
 //	           sleeper per process in the kernel; arm the baton as the
@@ -316,7 +317,8 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 }
 
 // register counts the caller as a waiter, in state and in its record, and
-// returns the seq it registered at and whether it is the only waiter. It
+// returns the seq it registered at and whether it is the only waiter not
+// granted a wake-up (so that the next Signal is for it). It
 // returns ok false if waiters is full even after reclaiming the dead.
 func (c *Cond) register() (s0 uint32, alone, ok bool) {
 	for {
@@ -343,7 +345,7 @@ func (c *Cond) register() (s0 uint32, alone, ok bool) {
 			continue
 		}
 		if atomic.CompareAndSwapUint64(c.state, st, st+condWaiter) { // step: cond.wait.register
-			s0, alone = uint32(st), w == 0
+			s0, alone = uint32(st), st>>48 == w // every other waiter granted
 			break
 		}
 	}
@@ -374,10 +376,12 @@ func (c *Cond) waitUnregistered(ctx context.Context) error {
 // holds c.s.enter().
 func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 	eligible := false
-	// Spin briefly first, but only as the only waiter: then the next
-	// Signal is for this one, and the signaller may be running on the
-	// other CPU. Among several waiters (a Broadcast's) a spin would mostly
-	// burn the CPU the signaller and the woken need. A spinner takes only
+	// Spin briefly first, but only as the only waiter not granted a
+	// wake-up already: then the next Signal is for this one, and the
+	// signaller may be running on the other CPU (in a ping-pong, the
+	// other player is granted and about to run). Among several waiters
+	// (a Broadcast's) a spin would mostly burn the CPU that the signaller
+	// and the woken need. A spinner takes only
 	// the last signal: one with signals left over would have to pass the
 	// baton on without the kernel's cover (see arm below).
 	if alone && c.l.spin(func() bool { return atomic.LoadUint32(c.seq) != s0 }) { // step: cond.wait.spin
