@@ -92,9 +92,10 @@ import (
 //	           for dead registrations (scan), lets the goroutines of its
 //	           process parked on the token look first (cond.wait.yield),
 //	           wakes one (cond.wait.pass_on) and sleeps again
-//	give up    cancelled: eligible with a signal outstanding → take it and
-//	           return woken (its wake-up and the cancellation came
-//	           together). Otherwise leave: own record count-1
+//	give up    cancelled: read seq (cond.wait.cancel_load); eligible with a
+//	           signal outstanding → take it, pass the baton on if signals
+//	           are left (cond.wait.cancel_pass), and return woken (its
+//	           wake-up and the cancellation came together). Otherwise leave: own record count-1
 //	           (cond.leave.record); waiters-1, signals clamped to waiters,
 //	           nudge if it was eligible and signals remain
 //	           (cond.leave.cas); wake one if signals remain
@@ -138,6 +139,11 @@ import (
 // when a thread dies that named it as its pending robust operation
 // (robust-futex-ABI; see armPending), and every sleeper sleeps on the baton
 // too.
+//
+// One window is not covered: a signaller killed between its grant and its
+// FUTEX_WAKE leaves the signal outstanding with the sleepers asleep, until
+// the next grant or nudge wakes one (covering it would cost every Signal
+// the three system calls of armPending).
 //
 // # Wrap-around
 //
@@ -391,7 +397,7 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 		}
 	}
 	if !c.s.enter() {
-		c.leave(eligible)
+		c.leave(s0, eligible)
 		return ErrClosed
 	}
 	defer c.s.exit()
@@ -399,7 +405,7 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 		if err != ErrClosed && c.takeCancelled(s0, &eligible) {
 			return nil
 		}
-		c.leave(eligible)
+		c.leave(s0, eligible)
 		return err
 	}
 	have := true
@@ -442,7 +448,7 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 				if err != ErrClosed && c.takeCancelled(s0, &eligible) {
 					return nil
 				}
-				c.leave(eligible)
+				c.leave(s0, eligible)
 				return err
 			}
 			have = true
@@ -457,7 +463,7 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 			if err != ErrClosed && c.takeCancelled(s0, &eligible) {
 				return nil
 			}
-			c.leave(eligible)
+			c.leave(s0, eligible)
 			return err
 		}
 		woken = true
@@ -468,7 +474,7 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 // signal is outstanding, it takes it (the wake-up and the cancellation came
 // together), passes the baton on if signals are left, and reports true.
 func (c *Cond) takeCancelled(s0 uint32, eligible *bool) bool {
-	if atomic.LoadUint32(c.seq) != s0 {
+	if atomic.LoadUint32(c.seq) != s0 { // step: cond.wait.cancel_load
 		*eligible = true
 	}
 	if !*eligible {
@@ -476,7 +482,7 @@ func (c *Cond) takeCancelled(s0 uint32, eligible *bool) bool {
 	}
 	left, ok := c.take(false)
 	if ok && left > 0 {
-		c.wake()
+		c.wake() // step: cond.wait.cancel_pass
 	}
 	return ok
 }
@@ -502,18 +508,20 @@ func (c *Cond) take(last bool) (left uint64, ok bool) {
 	}
 }
 
-// leave unregisters a waiter that gives up without taking a signal. If it
-// was eligible and signals remain, they may now outnumber the eligible
+// leave unregisters a waiter, registered at s0, that gives up without
+// taking a signal. If it was eligible and signals remain, they may now outnumber the eligible
 // waiters: it nudges, making every waiter left eligible. If signals remain
 // it wakes one, since it may have consumed a wake-up meant for another.
-func (c *Cond) leave(eligible bool) {
+func (c *Cond) leave(s0 uint32, eligible bool) {
 	atomic.AddUint64(c.rec, ^uint64(condRecCount-1)) // step: cond.leave.record
 	for {
 		st := atomic.LoadUint64(c.state)
 		w := max(st>>32&condMax, 1) - 1
 		sig := min(st>>48, w)
 		seq := uint32(st)
-		if eligible && sig > 0 {
+		// Judged on the state it changes: a grant since the caller last
+		// looked made it eligible, and counted it among the granted.
+		if (eligible || seq != s0) && sig > 0 {
 			seq++
 		}
 		if atomic.CompareAndSwapUint64(c.state, st, uint64(seq)|w<<32|sig<<48) { // step: cond.leave.cas
