@@ -14,10 +14,9 @@ import (
 // comment in the root package's non-test .go files, and every such comment
 // names a model step.
 //
-// TODO(labels): empty until the code carries its labels. Add a prefix here
-// as its protocol gets them: "mutex.", "token.", "wait.", "proc.", "sem."
-// (and "cond." with the Cond model).
-var checkedProtocols = []string{}
+// TODO(labels): add a prefix here as its protocol's code gets all its
+// labels: "mutex.", "token.", "wait.", "proc.", "sem.". "cond." has them.
+var checkedProtocols = []string{"cond."}
 
 // modelSteps returns every code step of every model, without repeats.
 func modelSteps() []string {
@@ -134,4 +133,16 @@ func TestStepsAreTaken(t *testing.T) {
 		}
 	}
 	check("Semaphore", (&SemaphoreModel{}).Steps(), taken)
+
+	taken = map[string]int{}
+	for _, tc := range condConfigs {
+		m, err := NewCondModel(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l, n := range Explore[CondState](m, opt).Labels {
+			taken[l] += n
+		}
+	}
+	check("Cond", (&CondModel{}).Steps(), taken)
 }
