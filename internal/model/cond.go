@@ -24,6 +24,12 @@ import (
 // and its identity dies once it has left), and restarts a dead process in
 // its slot with a new identity (CondConfig.Budget.Attach).
 //
+// Abstractions beyond the package's (see the package doc): with one
+// goroutine per process the token is never contended, so taking it, and
+// yielding it, always succeed at once; the spin is one read of seq (a spin
+// of many reads behaves as its last); the mutex has no sleepers (a locker
+// waits until it is free, or its holder's death is marked).
+//
 // Checked in every state: signals ≤ waiters ≤ the maximum; no registrant
 // finds waiters full while fewer live waiters than that are registered
 // ("saturated"); no waiter returns for a Broadcast that did not happen
