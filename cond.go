@@ -5,60 +5,193 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/processshared/processshared/internal/futex"
 )
 
-// Cond layout. The state word (64 bits, accessed atomically only) packs
+// Cond layout (accessed atomically only):
 //
-//	bits 0-31   seq      the futex word: bumped by every Signal and Broadcast
-//	                     that finds waiters
-//	bits 32-47  waiters  goroutines registered in Wait, in all processes
-//	bits 48-63  signals  wake-ups granted by Signal, not yet taken
+//	0    state     64 bits:
+//	                 bits 0-31   seq      the futex word: changed by every
+//	                                      grant (Signal, Broadcast) and nudge
+//	                 bits 32-47  waiters  goroutines registered in Wait, in
+//	                                      all processes
+//	                 bits 48-63  signals  wake-ups granted and not yet taken;
+//	                                      never more than waiters
+//	8    baton     32 bits, always 0: every sleeper also sleeps on it, and
+//	               names it as its thread's pending robust operation, so that
+//	               the kernel wakes one sleeper when a woken one dies
+//	12   sleepers  32 bits: goroutines about to sleep or sleeping in the
+//	               kernel (a hint: Signal skips FUTEX_WAKE when it is 0)
+//	64   records   one 64-bit record per process-table slot: the identity
+//	               of the handle that last registered from that slot (bits
+//	               0-31) and how many of its goroutines are registered (bits
+//	               32-63)
 //
-// and at offset 8 (32 bits) bcast: the seq value of the last Broadcast, and
-// at offset 12 (32 bits) sleepers: waiters about to sleep or sleeping in the
-// kernel. Signal and Broadcast make a FUTEX_WAKE only when sleepers is not 0:
-// a waiter still spinning in user space sees seq move without a system call.
-// A waiter counts itself before its FUTEX_WAIT checks seq, and a signaller
-// changes seq before it reads sleepers, so one of them always sees the
-// other.
+// # The protocol
 //
-// A waiter registers (waiters+1) and notes seq while it still holds the
-// mutex, then unlocks and sleeps while seq is unchanged. A Signal between the
-// unlock and the sleep changes seq, so the sleep returns at once: no lost
-// wake-up (the Ruby gem's cond registered after unlocking and lost exactly
-// these). A woken waiter returns if a Broadcast happened since it registered
-// (bcast is newer than its seq), or if it can take one of the signals, which
-// it may only once seq has moved past the value it registered at; otherwise
-// it sleeps again. Signal grants at most one wake-up per waiter
-// (signals ≤ waiters), so a Signal with no waiter is not remembered, and
-// extra Signals leave no stray wake-ups behind. Granting a count rather than
-// "whoever wakes" keeps a Signal from releasing every waiter of a process.
+// A waiter registers (waiters+1) while it holds c.L, notes seq as s0, and
+// only then unlocks c.L: a Signal between the unlock and the sleep changes
+// seq, so the sleep returns at once (the Ruby gem's cond registered after
+// unlocking and lost exactly these). A grant makes every waiter registered
+// before it eligible, and seq records that: a waiter is eligible once it has
+// seen seq differ from s0. Only an eligible waiter takes a signal
+// (signals-1, waiters-1); otherwise a goroutine that signals and then waits
+// again would take back its own signal, and the waiter it was meant for
+// would sleep on. Signals form a pool: any eligible waiter may take any of
+// them.
 //
-// Only one goroutine per process sleeps in the kernel (see local); Signal
-// wakes one process, Broadcast wakes every process once.
+// Invariant: signals ≤ waiters, and signals ≤ the eligible waiters (dead
+// ones included). Signal grants (signals+1, seq+1) only while signals <
+// waiters: a Signal with no waiter is not remembered, and extra Signals
+// leave no stray wake-ups. Broadcast grants to every waiter at once
+// (signals = waiters, seq+1). A waiter that leaves without taking (its
+// context ended, or Close) and was eligible, with signals outstanding, may
+// leave more signals than eligible waiters: it nudges (seq+1, making every
+// waiter left eligible) and wakes one. The nudge may give the wake-up to a
+// waiter that registered after the Signal it came from: a spurious wake-up
+// for that one, never a lost one.
+//
+// Broadcast wakes one sleeper, not all: every waiter that takes a signal
+// and sees signals still outstanding wakes one more (passes the baton), so
+// the waiters wake one after another rather than all fight for c.L at once.
+//
+// # A waiter's states and transitions (the step labels are the model's)
+//
+// Each `// step:` comment marks one atomic step. A loop that loads state,
+// computes and CASes, retrying on failure, is one step (an atomic
+// read-modify-write), labelled at its CAS.
+//
+//	register   own record names an older identity: reclaim it
+//	           (cond.reclaim.record, cond.reclaim.global); waiters+1,
+//	           s0 = seq (cond.wait.register); own record count+1
+//	           (cond.wait.record); unlock c.L
+//	spin       only when every other waiter is granted: poll seq
+//	           (cond.wait.spin);
+//	           moved and signals == 1 → take; else go on
+//	token      acquire the process-local token (cond.wait.token): one
+//	           sleeper per process in the kernel; arm the baton as the
+//	           thread's pending robust operation (cond.wait.arm)
+//	look       read state (cond.wait.load): eligible = eligible || seq ≠ s0.
+//	           eligible and signals > 0 → take; not eligible, signals > 0,
+//	           and back from the kernel → pass it on (below); else sleep
+//	sleep      sleepers+1 (cond.wait.sleepers_inc); futex_waitv on seq ==
+//	           the seq just read, the baton, and the cancellation word
+//	           (cond.wait.sleep); sleepers-1 (cond.wait.sleepers_dec); back
+//	           to look, or give up when cancelled or closed
+//	take       own record count-1 (cond.take.record); signals-1,
+//	           waiters-1 (cond.take.cas), or,
+//	           if signals went to 0 meanwhile, own record count+1 again
+//	           (cond.take.unrecord) and back to look; after a take with
+//	           signals left, wake one (cond.wait.pass); disarm
+//	           (cond.wait.disarm); release the token
+//	           (cond.wait.token_release); lock c.L
+//	pass on    a sleeper woken while not eligible, with signals outstanding,
+//	           may have taken a wake-up meant for an eligible one: it looks
+//	           for dead registrations (scan), lets the goroutines of its
+//	           process parked on the token look first (cond.wait.yield),
+//	           wakes one (cond.wait.pass_on) and sleeps again
+//	give up    cancelled: read seq (cond.wait.cancel_load); eligible with a
+//	           signal outstanding → take it, pass the baton on if signals
+//	           are left (cond.wait.cancel_pass), and return woken (its
+//	           wake-up and the cancellation came together). Otherwise leave: own record count-1
+//	           (cond.leave.record); waiters-1, signals clamped to waiters,
+//	           nudge if it was eligible and signals remain
+//	           (cond.leave.cas); wake one if signals remain
+//	           (cond.leave.wake). This is how every way out obeys the one
+//	           rule: a waiter that consumed a wake-up and does not use it
+//	           passes it on.
+//
+// Signal: signals < waiters → signals+1, seq+1 (cond.signal.grant), wake
+// one (cond.signal.wake). Broadcast: signals = waiters, seq+1
+// (cond.broadcast.grant),
+// wake one (cond.broadcast.wake). Both, finding
+// signals outstanding, suspect that grants went to the dead: they scan the
+// records once first.
+//
+// # Deaths
+//
+// A process that dies while waiting stays registered until its record is
+// reclaimed: by the next handle to claim its process-table slot (which finds
+// an older identity in the slot's record when it registers), or by a scan
+// (cond.scan.load reads a record, lookup judges its identity), which a Signal
+// or Broadcast makes when it finds signals outstanding, a registrant makes
+// when waiters is full, and a sleeper makes before it passes a wake-up on.
+// Reclaiming a record zeroes it (cond.reclaim.record), then takes its count
+// off waiters, clamps signals to waiters and nudges if signals remain
+// (cond.reclaim.global), and wakes one (cond.reclaim.wake). Deaths
+// therefore never saturate waiters, and a Signal never goes to a dead waiter
+// once its slot is marked dead while a live one waits.
+//
+// Each pair of writes to a record and to state is ordered so that a process
+// killed between the two leaves waiters too high, never too low: register
+// counts in state before the record, take and leave uncount from the record
+// before state, and a reclaim zeroes the record before it uncounts. Too low
+// could make a Signal skip a live waiter; too high only makes a Signal go to
+// nobody (a registration nobody holds, until a later grant or nudge makes
+// its signal the spurious wake-up of another waiter). Only a kill in that one
+// instruction's window leaves it.
+//
+// A waiter woken by a grant that dies before it takes the signal, or a
+// waiter that took one and dies before passing the baton on, would strand
+// the others. The kernel covers both: it wakes one sleeper on the baton word
+// when a thread dies that named it as its pending robust operation
+// (robust-futex-ABI; see armPending), and every sleeper sleeps on the baton
+// too.
+//
+// One window is not covered: a signaller killed between its grant and its
+// FUTEX_WAKE leaves the signal outstanding with the sleepers asleep, until
+// the next grant or nudge wakes one (covering it would cost every Signal
+// the three system calls of armPending).
+//
+// # Wrap-around
+//
+// seq is 32 bits and wraps. It is only ever compared for equality: with s0,
+// and by the kernel with the value a sleeper read. A waiter becomes eligible
+// the first time it sees seq ≠ s0 and stays eligible, so seq returning to
+// s0 matters only if exactly a multiple of 2^32 grants and nudges happen
+// while the waiter neither runs nor is woken: every grant wakes a sleeper,
+// and the sleeper that each process keeps in the kernel (see local) looks at
+// seq whenever it is woken. The counts never wrap: waiters has room for
+// 65535 live waiters (past that, Wait polls), and signals ≤ waiters.
+//
+// Only one goroutine per process sleeps in the kernel (see local); the
+// others park on the process's token and look when they get it.
 const (
-	condSize     = 64
 	condState    = 0
-	condBcast    = 8
+	condBaton    = 8
 	condSleepers = 12
+	condRecords  = 64
 
 	condWaiter = 1 << 32
 	condSignal = 1 << 48
 	condMax    = 1<<16 - 1
+	condSeq    = 1<<32 - 1
+
+	condRecCount = 1 << 32 // a record's count unit
 )
+
+// condSize returns the size of a Cond in a segment whose process table has
+// procCap slots.
+func condSize(procCap uint64) uint64 { return condRecords + procCap*8 }
 
 // A Cond is a condition variable shared by processes, bound to a Mutex.
 // Obtain one with NewCond; the zero value is not usable. A Cond must not be
 // copied.
 //
-// A Signal or Broadcast synchronizes before the return of any Wait it wakes.
+// A Signal or Broadcast, in any process, synchronizes before the return of
+// any Wait it wakes.
 //
-// Waits may return spuriously; wait in a loop that checks the condition, as
-// with sync.Cond. A waiting process that dies leaves the Cond usable: Signal
-// and Broadcast never block. (It stays counted as a waiter, so one later
-// Signal may go to nobody or become a spurious wake-up.)
+// Signal wakes one waiter that was waiting when it was called, if there is
+// one; Broadcast wakes every such waiter. Waits may also return spuriously:
+// wait in a loop that checks the condition, as with sync.Cond. A Signal
+// with no waiter is not remembered.
+//
+// A waiting process that dies leaves the Cond usable: Signal and Broadcast
+// never block, and the dead process's registrations are reclaimed once its
+// death is known (the kernel marks it at once on Linux), so that Signals go
+// to live waiters.
 type Cond struct {
 	L *Mutex // the mutex held while observing or changing the condition
 
@@ -66,29 +199,46 @@ type Cond struct {
 	name     string
 	state    *uint64
 	seq      *uint32
-	bcast    *uint32
+	baton    *uint32
 	sleepers *uint32
+	recs     unsafe.Pointer // the records, nrec of them
+	nrec     uint64
+	rec      *uint64 // this handle's record
+	id       identity
 	l        *local
 }
 
 // NewCond finds the Cond called name in s, creating it if it does not
-// exist, and binds it to m, which must be a Mutex of the same segment.
+// exist, and binds it to m, which must be a Mutex of the same segment. An
+// existing Cond may be bound to any Mutex; every process must bind it to
+// the same one.
 func NewCond(s *Segment, name string, m *Mutex) (*Cond, error) {
 	if m == nil || m.m.s != s {
 		return nil, fmt.Errorf("processshared: cond %q: the mutex must belong to the same Segment", name)
 	}
-	off, err := s.object(name, KindCond, 0, condSize, nil)
+	procCap := s.lay.procCap
+	off, err := s.object(name, KindCond, 0, condSize(procCap), nil)
 	if err != nil {
 		return nil, err
 	}
+	// seq is the low half of the state word, wherever the machine puts it.
+	seqOff := uint64(0)
+	if one := uint64(1); *(*byte)(unsafe.Pointer(&one)) == 0 {
+		seqOff = 4 // big-endian
+	}
+	slot := (s.slot - s.lay.procOff) / procSlotSize
 	return &Cond{
 		L:        m,
 		s:        s,
 		name:     name,
 		state:    u64at(s.mem, off+condState),
-		seq:      u32at(s.mem, off+condState), // the low half, on a little-endian machine
-		bcast:    u32at(s.mem, off+condBcast),
+		seq:      u32at(s.mem, off+condState+seqOff),
+		baton:    u32at(s.mem, off+condBaton),
 		sleepers: u32at(s.mem, off+condSleepers),
+		recs:     unsafe.Pointer(&s.mem[off+condRecords]),
+		nrec:     procCap,
+		rec:      u64at(s.mem, off+condRecords+slot*8),
+		id:       s.id,
 		l:        s.local(off),
 	}, nil
 }
@@ -99,25 +249,41 @@ func (c *Cond) Name() string { return c.name }
 // Wait atomically unlocks c.L and suspends the calling goroutine until woken
 // by Signal or Broadcast; it locks c.L again before returning. If the
 // mutex's previous holder died meanwhile, Wait still returns holding it, and
-// c.L.Consistent reports false. It panics if the segment is closed or its
-// file was truncated under it; WaitContext returns those as errors.
+// c.L.Consistent reports false. It panics, with an error matching
+// ErrClosed, if the segment is closed before or during the wait, and with
+// one matching ErrTruncated if its file was truncated under it;
+// WaitContext returns those as errors.
 func (c *Cond) Wait() {
 	if err := c.wait(context.Background()); err != nil {
-		if _, dead := err.(*OwnerDeadError); !dead {
-			panic(fmt.Sprintf("processshared: Wait on cond %q: %v", c.name, err))
-		}
+		c.waitPanic("Wait", err)
 	}
+}
+
+// waitPanic panics for a Wait or WaitTimeout that failed with err, unless
+// err reports a dead owner of c.L (Wait then returns holding it).
+func (c *Cond) waitPanic(method string, err error) {
+	if _, dead := err.(*OwnerDeadError); dead {
+		return
+	}
+	if err == ErrClosed {
+		closedPanic(method, "cond", c.name, c.s)
+	}
+	panic(fmt.Errorf("processshared: %s on cond %q: %w", method, c.name, err))
 }
 
 // WaitContext is Wait that gives up when ctx is done. It returns holding
 // c.L, except after Close. It returns nil when woken; ctx.Err() when ctx
 // ended first; an *OwnerDeadError (matching ErrOwnerDead) when c.L's
 // previous holder died; or ErrClosed when the segment is closed, before or
-// during the wait (c.L is then held by a dead owner, to the others).
+// during the wait (c.L is then held by a dead owner, to the others). A
+// deadline becomes the kernel's wait timeout; cancellation wakes the
+// waiter. A wait woken and cancelled at once returns nil: it takes the
+// wake-up rather than lose it.
 func (c *Cond) WaitContext(ctx context.Context) error { return c.wait(ctx) }
 
 // WaitTimeout is Wait with a timeout. It reports whether it was woken (true)
-// or timed out (false), and always returns holding c.L.
+// or timed out (false), and always returns holding c.L. It panics as Wait
+// does.
 func (c *Cond) WaitTimeout(d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -126,9 +292,7 @@ func (c *Cond) WaitTimeout(d time.Duration) bool {
 		return false
 	}
 	if err != nil {
-		if _, dead := err.(*OwnerDeadError); !dead {
-			panic(fmt.Sprintf("processshared: WaitTimeout on cond %q: %v", c.name, err))
-		}
+		c.waitPanic("WaitTimeout", err)
 	}
 	return true
 }
@@ -139,22 +303,16 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 	}
 	defer c.s.exit()
 	defer c.s.guard(&err, guarded())
-	var st uint64
-	for {
-		st = atomic.LoadUint64(c.state)
-		if st>>32&condMax == condMax {
-			// No room to register: 65535 waiters, or a count corrupted
-			// by another process. Wait unregistered, as a spurious
-			// wake-up after a short sleep: callers re-check their
-			// condition, so they poll rather than fail.
-			return c.waitUnregistered(ctx)
-		}
-		if atomic.CompareAndSwapUint64(c.state, st, st+condWaiter) {
-			break
-		}
+	s0, alone, ok := c.register()
+	if !ok {
+		// No room to register: 65535 live waiters, or a count corrupted
+		// by another process. Wait unregistered, as a spurious wake-up
+		// after a short sleep: callers re-check their condition, so they
+		// poll rather than fail.
+		return c.waitUnregistered(ctx)
 	}
 	c.L.m.unlock()
-	err = c.sleep(ctx, uint32(st))
+	err = c.sleep(ctx, s0, alone)
 	if err == ErrClosed {
 		return err // the handle is gone, and its locks with it
 	}
@@ -162,6 +320,43 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 		err = lerr
 	}
 	return err
+}
+
+// register counts the caller as a waiter, in state and in its record, and
+// returns the seq it registered at and whether it is the only waiter not
+// granted a wake-up (so that the next Signal is for it). It
+// returns ok false if waiters is full even after reclaiming the dead.
+func (c *Cond) register() (s0 uint32, alone, ok bool) {
+	for {
+		v := atomic.LoadUint64(c.rec)
+		if uint32(v) == c.id {
+			break
+		}
+		// The record is an earlier claim's of this slot (dead: its
+		// identity can never be valid again), or empty.
+		if c.reclaim(c.rec, v, c.id) {
+			break
+		}
+	}
+	scanned := false
+	for {
+		st := atomic.LoadUint64(c.state)
+		w := st >> 32 & condMax
+		if w == condMax {
+			if scanned {
+				return 0, false, false
+			}
+			scanned = true
+			c.reclaimDead()
+			continue
+		}
+		if atomic.CompareAndSwapUint64(c.state, st, st+condWaiter) { // step: cond.wait.register
+			s0, alone = uint32(st), st>>48 == w // every other waiter granted
+			break
+		}
+	}
+	atomic.AddUint64(c.rec, condRecCount) // step: cond.wait.record
+	return s0, alone, true
 }
 
 // waitUnregistered unlocks c.L, sleeps for pollInterval or until ctx is
@@ -182,101 +377,214 @@ func (c *Cond) waitUnregistered(ctx context.Context) error {
 	return err
 }
 
-// sleep waits, registered at seq s0, until this waiter may return.
-func (c *Cond) sleep(ctx context.Context, s0 uint32) error {
-	// Spin briefly first: the signaller may be running on the other CPU.
-	if c.l.spin(func() bool { return atomic.LoadUint32(c.seq) != s0 }) && c.try(s0) {
-		return nil
+// sleep waits, registered at seq s0, until it takes a wake-up (nil) or
+// gives up (ctx.Err() or ErrClosed), unregistered either way. The caller
+// holds c.s.enter().
+func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
+	eligible := false
+	// Spin briefly first, but only as the only waiter not granted a
+	// wake-up already: then the next Signal is for this one, and the
+	// signaller may be running on the other CPU (in a ping-pong, the
+	// other player is granted and about to run). Among several waiters
+	// (a Broadcast's) a spin would mostly burn the CPU that the signaller
+	// and the woken need. A spinner takes only
+	// the last signal: one with signals left over would have to pass the
+	// baton on without the kernel's cover (see arm below).
+	if alone && c.l.spin(func() bool { return atomic.LoadUint32(c.seq) != s0 }) { // step: cond.wait.spin
+		eligible = true
+		if _, ok := c.take(true); ok {
+			return nil
+		}
 	}
 	if !c.s.enter() {
-		c.leave()
+		c.leave(s0, eligible)
 		return ErrClosed
 	}
 	defer c.s.exit()
-	if err := c.l.acquire(ctx, c.s); err != nil {
-		c.leave()
-		return err
-	}
-	defer c.l.release()
-	for {
-		// try and the sleep must judge the same state: a Signal between
-		// a separate check and a later read of seq would be lost.
-		ok, st := c.tryState(s0)
-		if ok {
+	if err := c.l.acquire(ctx, c.s); err != nil { // step: cond.wait.token
+		if err != ErrClosed && c.takeCancelled(s0, &eligible) {
 			return nil
 		}
-		atomic.AddUint32(c.sleepers, 1)
-		err := c.s.sleep(ctx, c.seq, uint32(st), nil, false)
-		atomic.AddUint32(c.sleepers, ^uint32(0))
-		if err != nil {
-			if c.try(s0) { // woken and cancelled at once: take the wake-up
-				return nil
-			}
-			c.leave()
-			return err
-		}
+		c.leave(s0, eligible)
+		return err
 	}
-}
-
-// try returns true, unregistering the caller, if a Broadcast happened since
-// the caller registered at seq s0 or a signal can be taken.
-func (c *Cond) try(s0 uint32) bool {
-	ok, _ := c.tryState(s0)
-	return ok
-}
-
-// tryState is try that also returns the state it last judged by, when it
-// returns false.
-func (c *Cond) tryState(s0 uint32) (bool, uint64) {
+	have := true
+	defer func() {
+		if have {
+			c.l.release() // step: cond.wait.token_release
+		}
+	}()
+	// From here until the baton is passed on, a death of this process
+	// makes the kernel wake one sleeper on the baton word.
+	disarm := armPending(c.baton) // step: cond.wait.arm
+	defer disarm()                // step: cond.wait.disarm
+	var lives []liveRef
+	if theKeeper().robust {
+		lives = []liveRef{{word: c.baton}}
+	}
+	woken := false
 	for {
-		st := atomic.LoadUint64(c.state)
-		if int32(atomic.LoadUint32(c.bcast)-s0) > 0 {
-			if atomic.CompareAndSwapUint64(c.state, st, st-condWaiter) {
-				c.acquired()
-				return true, st
+		st := atomic.LoadUint64(c.state) // step: cond.wait.load
+		eligible = eligible || uint32(st) != s0
+		sig := st >> 48
+		if eligible && sig > 0 {
+			if left, ok := c.take(false); ok {
+				if left > 0 {
+					c.wake() // step: cond.wait.pass
+				}
+				return nil
 			}
 			continue
 		}
-		// Only a waiter that registered before the latest Signal may take
-		// a signal: otherwise a goroutine that signals and then waits
-		// again would take back its own signal, and the waiter it was
-		// meant for would sleep on (a lost wake-up in all but name).
-		if st>>48 == 0 || uint32(st) == s0 {
-			return false, st
+		if sig > 0 && woken {
+			// Not eligible, yet woken while signals wait for others: the
+			// wake-up may have been one of theirs (a baton). Look for dead
+			// ones to reclaim, let this process's goroutines parked on the
+			// token look first, and pass it on.
+			c.reclaimDead()
+			c.l.release() // step: cond.wait.yield
+			have = false
+			if err := c.l.acquire(ctx, c.s); err != nil {
+				if err != ErrClosed && c.takeCancelled(s0, &eligible) {
+					return nil
+				}
+				c.leave(s0, eligible)
+				return err
+			}
+			have = true
+			c.wake() // step: cond.wait.pass_on
+			woken = false
+			continue
 		}
-		if atomic.CompareAndSwapUint64(c.state, st, st-condWaiter-condSignal) {
-			c.acquired()
-			return true, st
+		atomic.AddUint32(c.sleepers, 1)                         // step: cond.wait.sleepers_inc
+		err := c.s.sleepv(ctx, c.seq, uint32(st), lives, false) // step: cond.wait.sleep
+		atomic.AddUint32(c.sleepers, ^uint32(0))                // step: cond.wait.sleepers_dec
+		if err != nil {
+			if err != ErrClosed && c.takeCancelled(s0, &eligible) {
+				return nil
+			}
+			c.leave(s0, eligible)
+			return err
 		}
+		woken = true
 	}
 }
 
-func (c *Cond) acquired() {
-	if raceEnabled {
-		raceAcquire(c.l.race)
+// takeCancelled is a cancelled waiter's last look: if it is eligible and a
+// signal is outstanding, it takes it (the wake-up and the cancellation came
+// together), passes the baton on if signals are left, and reports true.
+func (c *Cond) takeCancelled(s0 uint32, eligible *bool) bool {
+	if atomic.LoadUint32(c.seq) != s0 { // step: cond.wait.cancel_load
+		*eligible = true
 	}
+	if !*eligible {
+		return false
+	}
+	left, ok := c.take(false)
+	if ok && left > 0 {
+		c.wake() // step: cond.wait.cancel_pass
+	}
+	return ok
 }
 
-// leave unregisters a waiter that gives up. If signals remain for the
-// waiters left, it passes a wake-up on, since it may have been the one woken.
-func (c *Cond) leave() {
+// take takes one of the signals outstanding for an eligible caller,
+// unregistering it, and returns how many are left. With last set it takes
+// only the last one.
+func (c *Cond) take(last bool) (left uint64, ok bool) {
+	atomic.AddUint64(c.rec, ^uint64(condRecCount-1)) // step: cond.take.record
 	for {
 		st := atomic.LoadUint64(c.state)
-		w := st>>32&condMax - 1
+		sig := st >> 48
+		if sig == 0 || last && sig != 1 || st>>32&condMax == 0 {
+			atomic.AddUint64(c.rec, condRecCount) // step: cond.take.unrecord
+			return 0, false
+		}
+		if atomic.CompareAndSwapUint64(c.state, st, st-condWaiter-condSignal) { // step: cond.take.cas
+			if raceEnabled {
+				raceAcquire(c.l.race)
+			}
+			return sig - 1, true
+		}
+	}
+}
+
+// leave unregisters a waiter, registered at s0, that gives up without
+// taking a signal. If it was eligible and signals remain, they may now outnumber the eligible
+// waiters: it nudges, making every waiter left eligible. If signals remain
+// it wakes one, since it may have consumed a wake-up meant for another.
+func (c *Cond) leave(s0 uint32, eligible bool) {
+	atomic.AddUint64(c.rec, ^uint64(condRecCount-1)) // step: cond.leave.record
+	for {
+		st := atomic.LoadUint64(c.state)
+		w := max(st>>32&condMax, 1) - 1
 		sig := min(st>>48, w)
-		nst := uint64(uint32(st)) | w<<32 | sig<<48
-		if atomic.CompareAndSwapUint64(c.state, st, nst) {
+		seq := uint32(st)
+		// Judged on the state it changes: a grant since the caller last
+		// looked made it eligible, and counted it among the granted.
+		if (eligible || seq != s0) && sig > 0 {
+			seq++
+		}
+		if atomic.CompareAndSwapUint64(c.state, st, uint64(seq)|w<<32|sig<<48) { // step: cond.leave.cas
 			if sig > 0 {
-				c.wake(1)
+				c.wake() // step: cond.leave.wake
 			}
 			return
 		}
 	}
 }
 
+// record returns the i'th record.
+func (c *Cond) record(i uint64) *uint64 { return (*uint64)(unsafe.Add(c.recs, i*8)) }
+
+// reclaimDead reclaims the records of dead handles.
+func (c *Cond) reclaimDead() {
+	for i := range c.nrec {
+		r := c.record(i)
+		v := atomic.LoadUint64(r) // step: cond.scan.load
+		if v < condRecCount || uint32(v) == c.id {
+			continue // no registration, or ours
+		}
+		if !c.s.lookup(uint32(v) & idMask).alive {
+			c.reclaim(r, v, 0)
+		}
+	}
+}
+
+// reclaim replaces record r, which held v, a dead handle's, with an empty
+// record of identity id, and takes the dead registrations off waiters. It
+// reports false if r no longer held v.
+func (c *Cond) reclaim(r *uint64, v uint64, id identity) bool {
+	if !atomic.CompareAndSwapUint64(r, v, uint64(id)) { // step: cond.reclaim.record
+		return false
+	}
+	n := v >> 32
+	if n == 0 {
+		return true
+	}
+	for {
+		st := atomic.LoadUint64(c.state)
+		w := st >> 32 & condMax
+		w -= min(w, n)
+		sig := min(st>>48, w)
+		seq := uint32(st)
+		if sig > 0 {
+			// Some of the signals may have been the dead's: let every
+			// waiter left take them.
+			seq++
+		}
+		if atomic.CompareAndSwapUint64(c.state, st, uint64(seq)|w<<32|sig<<48) { // step: cond.reclaim.global
+			if sig > 0 {
+				c.wake() // step: cond.reclaim.wake
+			}
+			return true
+		}
+	}
+}
+
 // Signal wakes one goroutine waiting on c, in any process, if there is one.
-// It is allowed but not required for the caller to hold c.L. It panics if
-// the segment is closed.
+// It is allowed but not required for the caller to hold c.L. It never
+// blocks. It panics with an error matching ErrClosed if the segment is
+// closed.
 func (c *Cond) Signal() {
 	if !c.s.enter() {
 		closedPanic("Signal", "cond", c.name, c.s)
@@ -285,22 +593,33 @@ func (c *Cond) Signal() {
 	if raceEnabled {
 		raceReleaseMerge(c.l.race)
 	}
+	scanned := false
 	for {
 		st := atomic.LoadUint64(c.state)
 		w, sig := st>>32&condMax, st>>48
-		if sig >= w {
-			return // nobody waiting, or every waiter already granted a wake-up
+		if sig > 0 && !scanned {
+			// Wake-ups granted and not taken: some may have gone to the
+			// dead, whose registrations would make this Signal go to
+			// nobody, or be taken along with it.
+			scanned = true
+			c.reclaimDead()
+			continue
 		}
-		nst := st&^0xffffffff | uint64(uint32(st)+1)
-		if atomic.CompareAndSwapUint64(c.state, st, nst+condSignal) {
-			c.wake(1)
+		if sig >= w {
+			return // nobody waiting, or every waiter granted a wake-up already
+		}
+		nst := st&^condSeq | uint64(uint32(st)+1) + condSignal
+		if atomic.CompareAndSwapUint64(c.state, st, nst) { // step: cond.signal.grant
+			c.wake() // step: cond.signal.wake
 			return
 		}
 	}
 }
 
 // Broadcast wakes all goroutines waiting on c, in every process. It is
-// allowed but not required for the caller to hold c.L. It panics if the
+// allowed but not required for the caller to hold c.L. It never blocks.
+// The waiters are woken one after another, each by the one before, rather
+// than all at once. It panics with an error matching ErrClosed if the
 // segment is closed.
 func (c *Cond) Broadcast() {
 	if !c.s.enter() {
@@ -310,24 +629,29 @@ func (c *Cond) Broadcast() {
 	if raceEnabled {
 		raceReleaseMerge(c.l.race)
 	}
+	scanned := false
 	for {
 		st := atomic.LoadUint64(c.state)
-		if st>>32&condMax == 0 {
+		w, sig := st>>32&condMax, st>>48
+		if sig > 0 && !scanned {
+			scanned = true // as in Signal
+			c.reclaimDead()
+			continue
+		}
+		if sig >= w {
 			return
 		}
-		seq := uint32(st) + 1
-		atomic.StoreUint32(c.bcast, seq)
-		nst := st>>32&condMax<<32 | uint64(seq) // signals cleared: everyone goes
-		if atomic.CompareAndSwapUint64(c.state, st, nst) {
-			c.wake(1 << 30)
+		nst := uint64(uint32(st)+1) | w<<32 | w<<48        // every waiter granted
+		if atomic.CompareAndSwapUint64(c.state, st, nst) { // step: cond.broadcast.grant
+			c.wake() // step: cond.broadcast.wake
 			return
 		}
 	}
 }
 
-// wake wakes up to n sleepers in the kernel, if there are any.
-func (c *Cond) wake(n int) {
+// wake wakes one sleeper in the kernel, if there may be one.
+func (c *Cond) wake() {
 	if atomic.LoadUint32(c.sleepers) != 0 {
-		futex.Wake(c.seq, n)
+		futex.Wake(c.seq, 1)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	ps "github.com/processshared/processshared"
 	"github.com/processshared/processshared/internal/childtest"
+	"github.com/processshared/processshared/internal/shmtest"
 )
 
 func cond(t *testing.T, s *ps.Segment, name string, m *ps.Mutex) *ps.Cond {
@@ -315,4 +316,25 @@ func TestCondHammer(t *testing.T) {
 	if p != procs*gor/2*items || c != p || q != 0 {
 		t.Fatalf("produced %d consumed %d queued %d, want %d %d 0", p, c, q, procs*gor/2*items, procs*gor/2*items)
 	}
+}
+
+// TestCondClosed: after Close, WaitContext returns ErrClosed, and Wait,
+// WaitTimeout, Signal and Broadcast panic with an error matching it.
+func TestCondClosed(t *testing.T) {
+	seg, err := ps.Create(shmtest.Name(t), 1<<16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mutex(t, seg, "m")
+	c := cond(t, seg, "c", m)
+	if err := seg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitContext(context.Background()); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("WaitContext after Close: %v, want ErrClosed", err)
+	}
+	mustPanic(t, ps.ErrClosed, c.Wait)
+	mustPanic(t, ps.ErrClosed, func() { c.WaitTimeout(time.Second) })
+	mustPanic(t, ps.ErrClosed, c.Signal)
+	mustPanic(t, ps.ErrClosed, c.Broadcast)
 }

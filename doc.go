@@ -116,7 +116,8 @@
 //     which is told (ErrOwnerDead; Mutex.Consistent) until it calls
 //     MarkConsistent;
 //   - permits of a Semaphore held by a dead process return to the semaphore;
-//   - a dead Cond waiter never blocks Signal or Broadcast;
+//   - a dead Cond waiter's registration is reclaimed, so that a Signal
+//     wakes a live waiter rather than the dead one;
 //   - an object slot whose writer dies mid-write keeps its previous value.
 //
 // No process's pid is polled on Linux. Where the kernel offers no robust list

@@ -62,3 +62,31 @@ func ForgetSeen(s *Segment) {
 	s.seen, s.spans = nil, nil
 	s.mu.Unlock()
 }
+
+// CondWords returns c's sequence word and its counts of waiters and of
+// signals outstanding.
+func CondWords(c *Cond) (seq uint32, waiters, signals int) {
+	st := atomic.LoadUint64(c.state)
+	return uint32(st), int(st >> 32 & condMax), int(st >> 48)
+}
+
+// SetCondWords sets c's sequence word and counts, as a long history (2^31
+// Signals, or thousands of deaths) would have left them.
+func SetCondWords(c *Cond, seq uint32, waiters, signals int) {
+	atomic.StoreUint64(c.state, uint64(seq)|uint64(waiters)<<32|uint64(signals)<<48)
+}
+
+// CondRecord returns the identity and the count of c's registration
+// record for process-table slot i.
+func CondRecord(c *Cond, i int) (id uint32, n int) {
+	v := atomic.LoadUint64(c.record(uint64(i)))
+	return uint32(v), int(v >> 32)
+}
+
+// SetCondRecord sets c's registration record for slot i.
+func SetCondRecord(c *Cond, i int, id uint32, n int) {
+	atomic.StoreUint64(c.record(uint64(i)), uint64(id)|uint64(n)<<32)
+}
+
+// CondSlots returns the number of c's registration records.
+func CondSlots(c *Cond) int { return int(c.nrec) }

@@ -83,7 +83,7 @@ type PermitHolder struct {
 
 // CondState is the state of a Cond at the instant it was read.
 type CondState struct {
-	Waiters int // goroutines registered in Wait, in all processes (dead ones included)
+	Waiters int // goroutines registered in Wait, in all processes (dead ones until reclaimed)
 	Signals int // wake-ups granted by Signal and not yet taken
 }
 
@@ -360,7 +360,7 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	case KindMutex:
 		need = mutexSize
 	case KindCond:
-		need = condSize
+		need = condSize(s.lay.procCap)
 	case KindSemaphore:
 		need = semHeld
 	case KindSlot:

@@ -36,7 +36,7 @@ func (c Contents) objects() int {
 //	process table          64 × P
 //	directory              128 × (O + O/2 + 1)
 //	Mutex                  64
-//	Cond                   64
+//	Cond                   64 + 8 × P
 //	Semaphore              128 + 8 × P
 //	Slot of capacity c     128 + 2 × (32 + c, rounded up to 64)
 //	Bytes of n bytes       n
@@ -71,7 +71,7 @@ func SizeFor(c Contents, opts *Options) (int64, *Options, error) {
 		sizes = append(sizes, mutexSize)
 	}
 	for range c.Conds {
-		sizes = append(sizes, condSize)
+		sizes = append(sizes, condSize(procCap))
 	}
 	for range c.Semaphores {
 		sizes = append(sizes, semHeld+procCap*8)

@@ -225,6 +225,13 @@ const pollInterval = 10 * time.Millisecond
 // kernel cannot report deaths, it returns at least every pollInterval. The
 // caller holds s.enter().
 func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []liveRef, poll bool) error {
+	return s.sleepv(ctx, word, val, lives, poll || s.needPoll())
+}
+
+// sleepv is sleep for a caller that watches no holder's death through the
+// kernel's robust list, or that does not need to: it polls only when poll
+// is set (or without futex_waitv).
+func (s *Segment) sleepv(ctx context.Context, word *uint32, val uint32, lives []liveRef, poll bool) error {
 	// The word's value is taken before c is published: once addCancel
 	// returns, Close (or the context) may fire c at any moment, and a value
 	// read after that fire would let the sleep below miss it.
@@ -246,7 +253,7 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 	if d, ok := ctx.Deadline(); ok {
 		deadline = futex.Deadline(d)
 	}
-	if poll || s.needPoll() || len(lives) > maxLives {
+	if poll || len(lives) > maxLives {
 		deadline = pollDeadline(deadline)
 		lives = lives[:min(len(lives), maxLives)]
 	}
@@ -254,11 +261,16 @@ func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []l
 		var ws [2 + 2*maxLives]futex.Waiter
 		ws[0] = futex.Shared(word, val)
 		ws[1] = futex.Private(&c.word, cval)
-		for i, l := range lives {
-			ws[2+2*i] = futex.Shared(l.word, l.val)
-			ws[3+2*i] = futex.Shared(l.gen, l.g)
+		n := 2
+		for _, l := range lives {
+			ws[n] = futex.Shared(l.word, l.val)
+			n++
+			if l.gen != nil { // a slot's live word, not a word of the caller's own
+				ws[n] = futex.Shared(l.gen, l.g)
+				n++
+			}
 		}
-		futex.Waitv(ws[:2+2*len(lives)], deadline) // step: wait.sleep.waitv
+		futex.Waitv(ws[:n], deadline) // step: wait.sleep.waitv
 	} else {
 		// Without futex_waitv (Linux before 5.16, qemu-user) nothing
 		// wakes this sleep when c fires or a watched process dies: poll.

@@ -1,7 +1,8 @@
 // Package model is an explicit-state model checker for processshared's wait
 // protocols: the Mutex (with the process-local token, owner-death wake-ups,
-// Close and the reuse of a dead process's slot) and the Semaphore. Cond is
-// a stub until its redesign is settled (see CondModel).
+// Close and the reuse of a dead process's slot), the Semaphore and the Cond
+// (see CondModel: one goroutine per process, its mutex abstracted to its
+// fast paths).
 //
 // It is a separate model, not the code run under a scheduler: each protocol
 // is written again as a transition system whose steps are the code's shared
@@ -239,7 +240,8 @@
 // # Running
 //
 // go test ./internal/model runs the CI configurations (2 processes × 1
-// goroutine, one of each environment event, plus the bug configurations)
+// goroutine, one of each environment event, plus the bug configurations;
+// for the Cond also 3 processes × 1 goroutine)
 // in seconds, -race included. PSMODEL_DEEP=1 adds 3 × 1 and 2 × 2
 // configurations with hash compaction (about a minute and 1 GB);
 // PSMODEL_MAXSTATES bounds each run (default 20 million). -v shows the

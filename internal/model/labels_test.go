@@ -12,8 +12,8 @@ import (
 // checkedProtocols lists the label prefixes whose steps must match the code
 // one for one: every model step of the protocol has a `// step: <label>`
 // comment in the root package's non-test .go files, and every such comment
-// names a model step. "cond." joins once the Cond model exists.
-var checkedProtocols = []string{"mutex.", "token.", "wait.", "proc.", "sem."}
+// names a model step.
+var checkedProtocols = []string{"mutex.", "token.", "wait.", "proc.", "sem.", "cond."}
 
 // A gap is a label of a checked protocol that is on one side only, because
 // the model and the code differ there in behaviour, not in naming: a step
@@ -180,4 +180,16 @@ func TestStepsAreTaken(t *testing.T) {
 		}
 	}
 	check("Semaphore", (&SemaphoreModel{}).Steps(), taken)
+
+	taken = map[string]int{}
+	for _, tc := range condConfigs {
+		m, err := NewCondModel(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l, n := range Explore[CondState](m, opt).Labels {
+			taken[l] += n
+		}
+	}
+	check("Cond", (&CondModel{}).Steps(), taken)
 }
