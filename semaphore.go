@@ -266,7 +266,7 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) {
+	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) { // step: sem.acquire.spin
 		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil { // step: sem.acquire.try
 			return err
 		}
@@ -324,7 +324,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		if v&semCount >= n {
 			continue
 		}
-		if c := v & semCount; c > 0 && m.l.could(c) {
+		if c := v & semCount; c > 0 && m.l.could(c) { // step: sem.acquire.could
 			// Too few for this Acquire, enough for another goroutine of
 			// this process that waits for the token: let it look. It
 			// registered its demand before it blocked on the token, so
@@ -351,7 +351,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		// Woken, but the permits may suit another goroutine of this
 		// process better (a smaller Acquire parked on the token): let it
 		// look first.
-		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) {
+		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) { // step: sem.acquire.load_woken, sem.acquire.could
 			if done, err := m.yield(ctx, n, try, &have); done {
 				return err
 			}
@@ -418,7 +418,7 @@ func (m *Semaphore) Release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if !m.s.enter() { // step: sem.release.check_closed, sem.release.enter
+	if !m.s.enter() { // step: sem.release.enter
 		return ErrClosed
 	}
 	defer m.s.exit()
