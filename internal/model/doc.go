@@ -285,9 +285,10 @@
 // # Running
 //
 // go test ./internal/model runs the CI configurations (2 processes × 1
-// goroutine, one of each environment event, plus the bug configurations)
-// in seconds, -race included. PSMODEL_DEEP=1 adds 3 × 1 and 2 × 2
-// configurations with hash compaction (about a minute and 1 GB);
+// goroutine, one of each environment event, a Semaphore process of two
+// goroutines, plus the bug configurations) in seconds, -race included.
+// PSMODEL_DEEP=1 adds 3 × 1 and 2 × 2 configurations with hash compaction
+// (a few minutes and 1 GB; the Semaphore's about three);
 // PSMODEL_MAXSTATES bounds each run (default 20 million). -v shows the
 // state counts and the counterexample traces.
 //

@@ -117,7 +117,7 @@ var semPCName = [...]string{
 	spToken1: "token", spReg: "register", spRetry: "retry", spToken2: "token2", spTokenWait: "token_wait", spParked: "parked",
 	spUnreg: "unregister", spUnregOK: "unregister(ok)", spUnregErr: "unregister(err)",
 	spLocked: "locked", spReclaim: "reclaim", spReclaimCAS: "reclaim_cas", spWatch: "watch", spWatchCAS: "watch_cas",
-	spLoad: "load_value", spCould: "could", spSetS: "set_sleepers", spWaitv: "waitv", spWoken: "woken",
+	spLoad: "load_value", spCould: "could", spSetS: "set_sleepers", spWaitv: "waitv", spWoken: "check_lives",
 	spWakeLive: "wake_all_live", spCheckDone: "check_done", spLoadWoken: "load_woken", spCould2: "could(woken)",
 	spYield: "yield_token", spRetOK: "exit", spRet: "release(ok)", spRetErr: "release(err)",
 	spRLocked: "release.locked", spRLoadW: "release.load_waiters", spRClear: "release.clear_sleepers", spRWake: "release.wake",

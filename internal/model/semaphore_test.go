@@ -19,7 +19,8 @@ func exploreSemaphore(t *testing.T, name string, cfg SemaphoreConfig, opt Option
 }
 
 // TestSemaphore explores the Semaphore protocol at the CI configurations:
-// two processes of one goroutine, one kill, one cancellation and one Close.
+// two processes of one goroutine, or of two and one, with one kill, one
+// cancellation and one Close.
 func TestSemaphore(t *testing.T) {
 	b := Budget{Kill: 1, Cancel: 1, Close: 1}
 	for _, tc := range []struct {
@@ -30,6 +31,9 @@ func TestSemaphore(t *testing.T) {
 		// P1 is a producer (it releases a permit it does not hold) and
 		// then a consumer; P0 needs both permits.
 		{"2 processes, Acquire(2) and a producer", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: b}},
+		// Two goroutines of P0 contend for the token, one asking for more
+		// than the other; P1 produces.
+		{"2 processes, Acquire(2) and Acquire(1) in one", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2)), sem(true, acquire(1))}, {sem(true, release(1))}}, Budget: b}},
 	} {
 		r := exploreSemaphore(t, tc.name, tc.cfg, Options{})
 		for _, v := range r.Violations {
