@@ -288,7 +288,7 @@
 // goroutine, one of each environment event, a Semaphore process of two
 // goroutines, plus the bug configurations) in seconds, -race included.
 // PSMODEL_DEEP=1 adds 3 × 1 and 2 × 2 configurations with hash compaction
-// (a few minutes and 1 GB; the Semaphore's about three);
+// (a few minutes and 1 GB; the Semaphore's under two);
 // PSMODEL_MAXSTATES bounds each run (default 20 million). -v shows the
 // state counts and the counterexample traces.
 //
