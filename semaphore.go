@@ -266,7 +266,7 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) {
+	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) { // step: sem.acquire.spin
 		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil { // step: sem.acquire.try
 			return err
 		}
@@ -302,30 +302,31 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			m.lock.unlock()
 			return m.acquired()
 		}
-		var poll bool
-		_, poll = m.reclaimDead(lives[:0])
+		// Watch every other attached process, not only the holders: a
+		// process holding no permits may die between raising the value
+		// and waking the sleepers (Release). The watches come first, then
+		// the reclaim: a holder that dies after its watch changes a word
+		// the sleep names, and one that died before is reclaimed. (In the
+		// other order, a holder found alive by the reclaim and dead by the
+		// watch would be neither: internal/model, BugReclaimFirst.)
+		var ok, others bool
+		lives, ok, others = m.s.watchOthers(lives[:0], 0)
+		if !ok {
+			m.lock.unlock()
+			continue
+		}
+		_, poll := m.reclaimDead(nil)
 		if m.take(n) {
 			m.lock.unlock()
 			return m.acquired()
 		}
-		// Watch every other attached process, not only the holders: a
-		// process holding no permits may die between raising the value
-		// and waking the sleepers (Release). Before the value is read
-		// below, so that such a death either shows in the value or wakes
-		// the sleep; outside the internal lock, which the scan of the
-		// process table would hold longer.
 		m.lock.unlock()
-		var ok, others bool
-		lives, ok, others = m.s.watchOthers(lives[:0], 0)
-		if !ok {
-			continue
-		}
 		poll = poll || others
 		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
 		if v&semCount >= n {
 			continue
 		}
-		if c := v & semCount; c > 0 && m.l.could(c) {
+		if c := v & semCount; c > 0 && m.l.could(c) { // step: sem.acquire.could
 			// Too few for this Acquire, enough for another goroutine of
 			// this process that waits for the token: let it look. It
 			// registered its demand before it blocked on the token, so
@@ -352,7 +353,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		// Woken, but the permits may suit another goroutine of this
 		// process better (a smaller Acquire parked on the token): let it
 		// look first.
-		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) {
+		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) { // step: sem.acquire.load_woken, sem.acquire.could
 			if done, err := m.yield(ctx, n, try, &have); done {
 				return err
 			}
@@ -419,7 +420,7 @@ func (m *Semaphore) Release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
-	if !m.s.enter() { // step: sem.release.check_closed, sem.release.enter
+	if !m.s.enter() { // step: sem.release.enter
 		return ErrClosed
 	}
 	defer m.s.exit()

@@ -162,7 +162,7 @@ func (l *local) release() { <-l.token } // step: token.release
 // at the value and sees what the holder saw, or more.
 func (l *local) acquireFor(ctx context.Context, s *Segment, n uint32, try func() bool) (bool, error) {
 	select {
-	case l.token <- struct{}{}:
+	case l.token <- struct{}{}: // step: token.acquire
 		return true, nil
 	default:
 	}
@@ -170,11 +170,11 @@ func (l *local) acquireFor(ctx context.Context, s *Segment, n uint32, try func()
 	if l.demands == nil {
 		l.demands = make(map[uint32]int)
 	}
-	l.demands[n]++
+	l.demands[n]++ // step: sem.acquire.register
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
-		if l.demands[n]--; l.demands[n] == 0 {
+		if l.demands[n]--; l.demands[n] == 0 { // step: sem.acquire.unregister
 			delete(l.demands, n)
 		}
 		l.mu.Unlock()

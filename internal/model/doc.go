@@ -42,8 +42,11 @@
 // held entry is what its goroutines hold. In quiescent states: no lost
 // wake-up, no deadlock, no sleeper left behind by Close; for the Semaphore
 // this is also where "a wake-up never stays with a waiter that cannot use
-// it while another could" is checked, since passing a wake-up on takes
-// steps. Liveness beyond that (livelock, starvation) is not checked.
+// it while another could" is checked: a waiter asleep or parked on the
+// token while the value (with dead holders' permits) covers its request.
+// A sleep that polls (it could not watch a process) may time out at any
+// step, so a state with one is never quiescent. Liveness beyond that
+// (livelock, starvation) is not checked.
 //
 // # Kernel semantics assumed
 //
@@ -67,8 +70,9 @@
 //
 //   - Words are 8 bits. A lock word is the holder's identity, slot+1 (2 bits)
 //     and the slot's generation (GenBits, 2 by default), plus the waiters
-//     bit W. A live word is tid (4 bits) | LW | DIED. The Semaphore's waiters
-//     count has 3 bits. Counters are narrow so that wrap-around is
+//     bit W. A live word is tid (4 bits) | LW | DIED. The Semaphore's value
+//     word is the count (7 bits, which never wrap: Release refuses to
+//     overflow) and the sleepers bit S. Counters are narrow so that wrap-around is
 //     reachable: TestMutexGenerationWrap reuses a slot until a 1-bit
 //     generation comes back. Counters are compared for equality only.
 //   - Every process has keeper tid 1, as processes in fresh PID namespaces
@@ -124,16 +128,38 @@
 //     acquireSlow, nested in the first; both carry sem.acquire.enter. The
 //     second can fail only once Close has begun, and then returns ErrClosed
 //     holding nothing, which to every other process is the goroutine
-//     stopping. Release's Segment.enter is sem.release.check_closed and
-//     sem.release.enter at once. The try after Acquire's spin is
-//     sem.acquire.try again (the spin is folded).
-//   - The Semaphore's internal lock is atomic: each "sem.acquire.locked" or
-//     "sem.release.locked" step is one critical section of it. Its journal
-//     makes a critical section all-or-nothing when its holder is killed, so
-//     the model loses no behaviour of the value and held entries there. The
-//     lookups and watches Acquire makes under the lock (reclaimDead) are part
-//     of sem.acquire.locked too, although other processes may change a live
-//     word between them; the Mutex model takes them one step each.
+//     stopping. Release's Segment.enter is sem.release.enter. The spin is
+//     one step, sem.acquire.spin, its last load of the value: it sees
+//     enough (and the try after it is sem.acquire.try again) or gives up
+//     having seen too few; its spinner gate is not modelled.
+//   - The Semaphore's internal lock is a lock held across steps, not a
+//     mutexCore (the Mutex model checks that): a goroutine waits while
+//     another holds it, the kernel's robust-list walk frees it when its
+//     holder dies, and once the waiter's process has begun Close the wait
+//     may return ErrClosed (the lock's token select and sleep watch Close).
+//     Its journal makes each update of value and held all-or-nothing when
+//     the holder is killed, and only the holder changes the count (the
+//     sleepers bit aside), so a critical section's reads and updates of
+//     them are merged into the step they are in: tryAcquire and Release's
+//     critical sections are one step each (sem.acquire.try,
+//     sem.acquire.retry, sem.release.locked), and in acquireSlow the
+//     lock and first take are sem.acquire.locked, a reclaim goes with the
+//     lookup that found its holder dead, and the second take and the
+//     unlock go with the step before them. What the lock does not protect,
+//     the live words, is read and CASed one step at a time: each lookup of
+//     reclaimDead and watchOthers is proc.lookup.live (the Semaphore model
+//     has no newcomers, so generation words never change and
+//     proc.lookup.gen and wait.watch.recheck_gen are no steps of it), each
+//     CAS of a live word wait.watch.cas. A watch by reclaimDead whose CAS
+//     fails makes the sleep poll (it may time out at any step: kernel.timeout).
+//   - The process-local side of the Semaphore's token (local.acquireFor)
+//     is token.acquire (its first select), sem.acquire.register (the
+//     demand made visible to could, under local.mu), sem.acquire.retry,
+//     token.acquire and token.acquire_wait (local.acquire's selects) and
+//     sem.acquire.unregister (its deferred undo). local.could is
+//     sem.acquire.could, a step of its own after the load whose value it
+//     is given (sem.acquire.load_value before a sleep, sem.acquire.load_woken
+//     after one).
 //   - Go's channel hand-off is modelled: a released token goes to one of the
 //     goroutines parked on it (any), or becomes free; a select with several
 //     ready cases may take any.
@@ -170,11 +196,19 @@
 //     takes the lock after, or consumes the wake-up and dies before acting
 //     on it, or dies between raising the value and its futex_wake, then
 //     leaves the waiter asleep. Waiters watch every other attached process.
-//   - BugTokenYield (Semaphore): the holder of the token that finds too few
-//     permits, at its last look before sleeping, hands the token to a
-//     goroutine of its process waiting for it whose request the value
-//     covers; that goroutine registers before it retries the take once and
-//     only then parks.
+//   - Bug2 (Semaphore), lost wake-up 2 of the issue: Release woke one
+//     sleeper, which may ask for more than the value or be cancelled, while
+//     another sleeper could use it. Release clears the sleepers bit and
+//     wakes every sleeping process (at most one sleeper each, the token's
+//     holder), so no sleeper needs to pass a wake-up on.
+//   - BugTokenYield and BugNoRetry (Semaphore): the holder of the token
+//     that finds too few permits, at its last look before sleeping, hands
+//     the token to a goroutine of its process waiting for it whose request
+//     the value covers (sem.acquire.could); that goroutine registers its
+//     demand before it retries the take once and only then parks
+//     (sem.acquire.retry). Without either half, a Release between the
+//     waiting goroutine's first take and the holder's last look leaves it
+//     parked with the value covering it.
 //   - BugAttachOrder: the claim of a slot as the code has it (proc.go
 //     A1–A3: the live word, then the generation, then clear liveWaiters and
 //     wake all; the lookup reads the live word first). A waiter that looks
@@ -186,9 +220,21 @@
 //     bumps the generation first, which presumes a claim that is exclusive
 //     without the live word's CAS (two newcomers racing for a slot are not
 //     modelled).
-//   - BugYieldAlways (Semaphore): the token as the code handles it, no
-//     retry after finding it busy and a yield after every sleep instead of
-//     BugTokenYield's fix.
+//   - BugYieldAlways (Semaphore): the token as the code handled it before
+//     5496d27, no retry after finding it busy and a yield after every sleep
+//     instead of BugTokenYield's fix.
+//   - BugReclaimFirst (Semaphore): acquireSlow's order in the code until
+//     this checker found it losing a wake-up (fixed since: watchOthers,
+//     then reclaimDead, as the model has it):
+//     under the internal lock reclaimDead looks the holders up (reclaiming
+//     the permits of the dead ones) and then watchOthers reads every live
+//     word again for the watches the sleep uses. A holder that reclaimDead
+//     finds alive and that dies before watchOthers reads its live word is
+//     skipped as dead there, its permits are never reclaimed, and the
+//     kernel's wake-up for its death came before anyone slept. The model
+//     watches first and reclaims after: a holder that dies after its watch
+//     changes a word the sleep names, one that died before the reclaim's
+//     lookup is reclaimed.
 //   - Not toggles: Release and the Acquire fast path hold the segment
 //     (Segment.enter), so that Close waits for them.
 //
@@ -220,36 +266,31 @@
 //     those returned before futex_waitv, which consumed none (the model
 //     passes it only after sleeping): a FUTEX_WAKE too many, which wakes a
 //     sleeper spuriously at worst.
-//   - Semaphore: the model has a waiter count, decremented by each waiter
-//     (sem.acquire.waiters_dec), and a Release that wakes as many as it
-//     counts, up to n, with woken waiters passing unused wake-ups on
-//     (sem.acquire.pass_wake, sem.acquire.pass_wake_err). The code has a
-//     sleepers bit in the value word that a waiter sets without the lock
-//     (sem.acquire.set_sleepers) and Release clears before it wakes every
-//     sleeping process (sem.release.clear_sleepers), so nothing is passed
-//     on. The model checks a design the code no longer has (commit 8b64c58)
-//     and should follow the code's.
 //   - Semaphore: like the model, a sleeper watches every other attached
 //     process (watchOthers; BugWatchHolders found that it watched the
 //     holders only), a goroutine that finds the token busy retries its take
 //     once its demand is visible (local.acquireFor, sem.acquire.retry), and
 //     the token's holder yields it when a goroutine waiting for it could
 //     use the value, before it sleeps and after a wake (BugYieldAlways was
-//     the code yielding after every sleep, and not before).
-//
+//     the code yielding after every sleep, and not before). Like the model,
+//     Release clears the sleepers bit and wakes every sleeper
+//     (sem.release.clear_sleepers, sem.release.wake), and a sleeper passes
+//     nothing on.
+
 // # Running
 //
 // go test ./internal/model runs the CI configurations (2 processes × 1
-// goroutine, one of each environment event, plus the bug configurations;
-// for the Cond also 3 processes × 1 goroutine)
-// in seconds, -race included. PSMODEL_DEEP=1 adds 3 × 1 and 2 × 2
-// configurations with hash compaction (about a minute and 1 GB);
+// goroutine, one of each environment event, a Semaphore process of two
+// goroutines, plus the bug configurations; for the Cond also 3 processes ×
+// 1 goroutine) in seconds, -race included. PSMODEL_DEEP=1 adds 3 × 1 and
+// 2 × 2 configurations with hash compaction (a few minutes and 1 GB; the
+// Semaphore's under two);
 // PSMODEL_MAXSTATES bounds each run (default 20 million). -v shows the
 // state counts and the counterexample traces.
 //
 // # Labels
 //
-// A label is protocol.operation.step ("sem.acquire.pass_wake"); "token.",
+// A label is protocol.operation.step ("sem.acquire.set_sleepers"); "token.",
 // "wait." and "proc.lookup." steps are the shared helpers (local.acquire
 // and release, Segment.sleep and watch, Segment.lookup), "proc.attach." and
 // "proc.close." steps are attach and Close. MutexModel.Steps and

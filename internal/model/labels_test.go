@@ -28,13 +28,6 @@ type gap struct {
 }
 
 var knownGaps = map[string]gap{
-	// The Semaphore model has a waiter count; the code a sleepers bit that
-	// Release clears, waking every sleeping process (commit 8b64c58).
-	"sem.acquire.waiters_dec":    {true, "the code has no waiter count: Release clears the sleepers bit"},
-	"sem.acquire.pass_wake":      {true, "the code's Release wakes every sleeper, so a woken sleeper passes nothing on"},
-	"sem.acquire.pass_wake_err":  {true, "as sem.acquire.pass_wake, for a sleeper that gives up"},
-	"sem.acquire.set_sleepers":   {false, "the model counts the waiter under the internal lock (sem.acquire.locked)"},
-	"sem.release.clear_sleepers": {false, "the model's Release reads the waiter count and wakes that many, up to n"},
 	// The code arms the kernel's pending-op wake-up (as well as watching
 	// every other attached process, as the model does), which the model has
 	// only as PendingWake, merged into the steps around it.
@@ -168,8 +161,8 @@ func TestStepsAreTaken(t *testing.T) {
 	taken = map[string]int{}
 	for _, cfg := range []SemaphoreConfig{
 		{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: Budget{Kill: 1, Cancel: 1, Close: 1}},
-		semaphoreBugs[0].cfg, // pass_wake
-		semaphoreBugs[2].cfg, // yield_token
+		semaphoreBugs[0].cfg, // three processes
+		semaphoreBugs[2].cfg, // two goroutines of a process: the token is contended
 	} {
 		m, err := NewSemaphoreModel(cfg)
 		if err != nil {

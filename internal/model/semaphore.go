@@ -12,7 +12,7 @@ type SemOp struct {
 }
 
 // A SemScript is what one goroutine does with the semaphore. If an Acquire
-// fails (cancelled, closed) the goroutine stops.
+// or a Release fails (cancelled, closed) the goroutine stops.
 type SemScript struct {
 	Ops    []SemOp
 	Cancel bool // its context may be cancelled
@@ -23,96 +23,135 @@ type SemaphoreConfig struct {
 	Procs   [][]SemScript
 	Initial uint8
 	Budget  Budget // Attach is not modelled for the semaphore
-	// WaitersBits is the width of the waiters count (default 3).
-	WaitersBits uint8
 
-	// Bug2 reverts the fix of lost wake-up 2: a woken sleeper that cannot
-	// use the permits (too few, cancelled, closed) does not pass the wake-up
-	// on with futex_wake(value, 1).
+	// Bug2 reverts the fix of lost wake-up 2: Release, having cleared the
+	// sleepers bit, wakes one sleeper (FUTEX_WAKE(value, 1)) instead of
+	// all, and the one it wakes may be unable to use the permits (it asks
+	// for more, or was cancelled or closed meanwhile) while another sleeper
+	// could; nobody passes the wake-up on.
 	Bug2 bool
 	// BugTokenYield: the holder of the process-local token that finds too
-	// few permits keeps the token (and sleeps) while another goroutine of
-	// its process, parked on the token, asks for no more than the value.
+	// few permits at its last look before sleeping (sem.acquire.load_value)
+	// does not ask whether a goroutine of its process waiting for the token
+	// could use them (sem.acquire.could), and sleeps.
 	BugTokenYield bool
-	// BugWatchHolders is the sleep of the current code: it watches the live
-	// words of the processes that hold permits only. A process that is not a
+	// BugNoRetry: a goroutine that finds the token busy registers its
+	// demand and waits for the token without retrying its take
+	// (sem.acquire.retry). A Release between its first take and its
+	// registration is then seen by neither it nor the token's holder, whose
+	// last look came before the registration.
+	BugNoRetry bool
+	// BugWatchHolders: a sleeper watches the live words of the processes
+	// holding permits only (those reclaimDead finds alive), not every
+	// other attached process (watchOthers). A process that is not a
 	// holder can still owe the sleeper a wake-up: a Release killed between
-	// raising the value and its futex_wake, or a sleeper that consumed a
-	// wake-up and was killed before passing it on. Sleepers watch every
-	// other attached process instead, so that any death wakes them.
+	// raising the value and its futex_wake.
 	BugWatchHolders bool
-	// BugYieldAlways is the token as the code handles it (semaphore.go,
-	// acquireSlow): a goroutine that finds the token busy waits for it
-	// without retrying its take, the holder does not look for a goroutine
-	// waiting for the token before it sleeps, and after every sleep it
-	// releases the token (to a goroutine parked on it, if any) and takes
-	// it again. A goroutine between local.acquire's two selects is not
-	// parked yet, so the holder's release and re-take pass it by.
+	// BugYieldAlways is the token as the code handled it before 5496d27: a
+	// goroutine that finds the token busy waits for it without retrying
+	// its take, the holder does not look for a goroutine waiting for the
+	// token before it sleeps, and after every sleep it releases the token
+	// (to a goroutine parked on it, if any) and takes it again. A goroutine
+	// between local.acquire's two selects is not parked yet, so the
+	// holder's release and re-take pass it by.
 	BugYieldAlways bool
+	// BugReclaimFirst is acquireSlow's order in the code until the checker
+	// found this (now it watches, then reclaims, as the model): under the
+	// internal lock, reclaimDead (look each holder up: reclaim its permits
+	// if it is dead, watch it if alive) and only then watchOthers, whose
+	// watches are the ones the sleep uses; reclaimDead's are dropped. A
+	// holder found alive by reclaimDead and killed before watchOthers reads
+	// its live word is skipped there as dead: its permits are not
+	// reclaimed, its death is not watched, and the kernel's wake-up for it
+	// went by before the sleep. The model watches first (watchOthers),
+	// then reclaims: a holder that dies after its watch changes a word the
+	// sleep names, and one dead before the reclaim's look is reclaimed.
+	BugReclaimFirst bool
 }
 
-// Semaphore program counters.
+// Semaphore program counters. Each names the step the goroutine takes next.
 const (
-	spOp        uint8 = iota // sem.acquire.check / sem.release.check_closed
-	spEnter                  // sem.acquire.enter
-	spTry                    // sem.acquire.try
-	spToken                  // token.acquire (its non-blocking select)
-	spRetry                  // sem.acquire.retry: registered as waiting for the token, retries the take
-	spTokenWait              // token.acquire_wait (its blocking select)
-	spParked                 // parked on the token (no step)
-	spLocked                 // sem.acquire.locked
-	spPass                   // sem.acquire.pass_wake
-	spYield                  // sem.acquire.yield_token
-	spLoad                   // sem.acquire.load_value
-	spWaitv                  // wait.sleep.waitv
-	spWoken                  // wait.sleep.check_lives, once woken
-	spWakeLive               // wait.sleep.wake_all_live
-	spCheckDone              // wait.sleep.check_done
-	spDec                    // sem.acquire.waiters_dec
-	spPassErr                // sem.acquire.pass_wake_err
-	spRetOK                  // sem.acquire.exit: acquired without the token
-	spRet                    // token.release, acquired
-	spRetErr                 // token.release, failed
-	spREnter                 // sem.release.enter
-	spRLocked                // sem.release.locked
-	spRLoadW                 // sem.release.load_waiters
-	spRWake                  // sem.release.wake
+	spOp         uint8 = iota // sem.acquire.enter / sem.release.enter
+	spCheck                   // sem.acquire.check: ctx.Err
+	spTry                     // sem.acquire.try (tryAcquire, under the internal lock)
+	spSpin                    // sem.acquire.spin: the spin's load of the value
+	spTry2                    // sem.acquire.try after a spin that saw enough
+	spEnter2                  // sem.acquire.enter (acquireSlow's, nested)
+	spToken1                  // token.acquire: acquireFor's non-blocking select
+	spReg                     // sem.acquire.register: the demand made visible to could
+	spRetry                   // sem.acquire.retry: the take once the demand is visible
+	spToken2                  // token.acquire: local.acquire's non-blocking select
+	spTokenWait               // token.acquire_wait: its blocking select
+	spParked                  // parked on the token (no step)
+	spUnreg                   // sem.acquire.unregister, holding the token
+	spUnregOK                 // sem.acquire.unregister, acquired by the retry
+	spUnregErr                // sem.acquire.unregister, ctx done or closed
+	spLocked                  // sem.acquire.locked: take the internal lock, take
+	spReclaim                 // proc.lookup.live of holder th.e (reclaimDead)
+	spReclaimCAS              // wait.watch.cas of holder th.e (reclaimDead's watch)
+	spWatch                   // proc.lookup.live of slot th.e (watchOthers)
+	spWatchCAS                // wait.watch.cas of slot th.e (watchOthers)
+	spLoad                    // sem.acquire.load_value
+	spCould                   // sem.acquire.could, before sleeping
+	spSetS                    // sem.acquire.set_sleepers
+	spWaitv                   // wait.sleep.waitv
+	spWoken                   // asleep (no step), or wait.sleep.check_lives of th.e
+	spWakeLive                // wait.sleep.wake_all_live of th.e
+	spCheckDone               // wait.sleep.check_done
+	spLoadWoken               // sem.acquire.load_woken
+	spCould2                  // sem.acquire.could, after a wake
+	spYield                   // sem.acquire.yield_token
+	spRetOK                   // sem.acquire.exit: acquired without the token
+	spRet                     // token.release, acquired
+	spRetErr                  // token.release, failed
+	spRLocked                 // sem.release.locked
+	spRLoadW                  // sem.release.load_waiters
+	spRClear                  // sem.release.clear_sleepers
+	spRWake                   // sem.release.wake
 	spDone
 	spDead
 	spGone
 )
 
 var semPCName = [...]string{
-	spOp: "op", spTry: "try", spEnter: "enter", spToken: "token", spRetry: "retry", spTokenWait: "token_wait", spParked: "parked",
-	spLocked: "locked", spPass: "pass_wake", spYield: "yield_token", spLoad: "load_value",
-	spWaitv: "waitv", spWoken: "woken", spWakeLive: "wake_all_live", spCheckDone: "check_done",
-	spDec: "waiters_dec", spPassErr: "pass_wake_err", spRetOK: "exit", spRet: "release(ok)", spRetErr: "release(err)",
-	spREnter: "release.enter", spRLocked: "release.locked", spRLoadW: "release.load_waiters", spRWake: "release.wake",
+	spOp: "op", spCheck: "check", spTry: "try", spSpin: "spin", spTry2: "try2", spEnter2: "enter2",
+	spToken1: "token", spReg: "register", spRetry: "retry", spToken2: "token2", spTokenWait: "token_wait", spParked: "parked",
+	spUnreg: "unregister", spUnregOK: "unregister(ok)", spUnregErr: "unregister(err)",
+	spLocked: "locked", spReclaim: "reclaim", spReclaimCAS: "reclaim_cas", spWatch: "watch", spWatchCAS: "watch_cas",
+	spLoad: "load_value", spCould: "could", spSetS: "set_sleepers", spWaitv: "waitv", spWoken: "check_lives",
+	spWakeLive: "wake_all_live", spCheckDone: "check_done", spLoadWoken: "load_woken", spCould2: "could(woken)",
+	spYield: "yield_token", spRetOK: "exit", spRet: "release(ok)", spRetErr: "release(err)",
+	spRLocked: "release.locked", spRLoadW: "release.load_waiters", spRClear: "release.clear_sleepers", spRWake: "release.wake",
 	spDone: "done", spDead: "dead", spGone: "gone",
 }
 
 func semFinished(pc uint8) bool { return pc >= spDone }
-func semInFlight(pc uint8) bool {
-	return pc > spEnter && pc <= spRetErr || pc > spREnter && pc < spDone
-}
 
-// waitsForToken reports whether a goroutine at pc has found the token busy
-// and not given up: the holder may yield the token to it.
-func waitsForToken(pc uint8) bool { return pc == spRetry || pc == spTokenWait || pc == spParked }
+// semInFlight reports whether a goroutine at pc is inside Segment.enter:
+// every pc after the first step, until its op is over.
+func semInFlight(pc uint8) bool { return pc != spOp && !semFinished(pc) }
+
+// The value word, in the model's 8 bits: the permits available (bits 0-6)
+// and semSleepers (bit 7), which a process about to sleep sets with a CAS
+// outside the internal lock and Release clears before it wakes everyone.
+const (
+	svSleepers = 0x80
+	svCount    = 0x7f
+)
 
 const (
 	sfCtxDone = 1 << iota
-	sfSlept   // it went through futex_waitv since it last found too few
-	sfErr     // its sleep returned an error
-	sfNoPass  // the error came before futex_waitv: no wake-up to pass on
-	sfYield   // it found too few and a goroutine waiting for the token could use the value
+	sfReg     // its demand is registered (local.demands): could sees it
+	sfPoll    // its sleep polls: reclaimDead could not watch a holder
 )
 
 type sthread struct {
 	pc    uint8
 	op    uint8
-	v     uint8 // local: the value it loaded, or the waiters count Release loaded
-	lives uint8 // local: slots whose live word it watches (expected tid|LW)
+	v     uint8 // local: the value word it loaded (Acquire and Release)
+	e     uint8 // local: the slot its lookup, watch or check is at
+	seen  uint8 // local: the live word its lookup saw
+	lives uint8 // local: slots whose live word its sleep names (expected tid|LW)
 	flags uint8
 	holds uint8 // ghost: permits it holds
 }
@@ -126,28 +165,29 @@ type sproc struct {
 
 // SemState is a state of the Semaphore model.
 type SemState struct {
-	value   uint8
-	waiters uint8
-	total   uint8           // ghost: permits in existence (initial + those producers released)
-	held    [maxProcs]uint8 // the held entry of each slot
-	live    [maxProcs]uint8
-	proc    [maxProcs]sproc
-	th      [maxThreads]sthread
-	fx      Futex
-	budget  Budget
+	value  uint8           // count | svSleepers
+	ilock  uint8           // thread+1 holding the internal lock; 0 free
+	total  uint8           // ghost: permits in existence (initial + those producers released)
+	held   [maxProcs]uint8 // the held entry of each slot
+	live   [maxProcs]uint8
+	proc   [maxProcs]sproc
+	th     [maxThreads]sthread
+	fx     Futex
+	budget Budget
 }
 
-// SemaphoreModel is the Semaphore wait protocol (semaphore.go, wait.go),
-// with the internal lock modelled as atomic: each step marked "locked" is
-// one critical section of the internal robust mutex, whose journal makes it
-// all-or-nothing even when its holder is killed.
+// SemaphoreModel is the Semaphore wait protocol (semaphore.go, wait.go).
+// The internal lock is a lock whose critical sections take several steps
+// (the lookups and watches of reclaimDead and watchOthers), freed by the
+// kernel's robust-list walk when its holder dies; its journal makes each
+// update of value and held all-or-nothing, so those updates are merged
+// into the step they are in.
 type SemaphoreModel struct {
-	cfg     SemaphoreConfig
-	nproc   int
-	waiters Seq
-	ops     [maxThreads][]SemOp
-	cancel  [maxThreads]bool
-	names   [maxThreads]string
+	cfg    SemaphoreConfig
+	nproc  int
+	ops    [maxThreads][]SemOp
+	cancel [maxThreads]bool
+	names  [maxThreads]string
 }
 
 // NewSemaphoreModel checks cfg and returns its model.
@@ -155,10 +195,10 @@ func NewSemaphoreModel(cfg SemaphoreConfig) (*SemaphoreModel, error) {
 	if len(cfg.Procs) == 0 || len(cfg.Procs) > maxProcs {
 		return nil, fmt.Errorf("model: %d processes (1 to %d)", len(cfg.Procs), maxProcs)
 	}
-	if cfg.WaitersBits == 0 {
-		cfg.WaitersBits = 3
+	if cfg.Initial > svCount {
+		return nil, fmt.Errorf("model: initial value %d (at most %d)", cfg.Initial, svCount)
 	}
-	m := &SemaphoreModel{cfg: cfg, nproc: len(cfg.Procs), waiters: Seq{Bits: cfg.WaitersBits}}
+	m := &SemaphoreModel{cfg: cfg, nproc: len(cfg.Procs)}
 	for p, gs := range cfg.Procs {
 		if len(gs) > maxGoroutines {
 			return nil, fmt.Errorf("model: process %d has %d goroutines (at most %d)", p, len(gs), maxGoroutines)
@@ -195,11 +235,12 @@ func (m *SemaphoreModel) Init() SemState {
 	return s
 }
 
+// advance ends t's op successfully.
 func (m *SemaphoreModel) advance(s *SemState, t int) {
 	th := &s.th[t]
 	th.op++
-	th.v, th.lives = 0, 0
-	th.flags &^= sfSlept | sfErr | sfNoPass | sfYield
+	th.v, th.e, th.seen, th.lives = 0, 0, 0, 0
+	th.flags &= sfCtxDone
 	if int(th.op) < len(m.ops[t]) {
 		th.pc = spOp
 	} else {
@@ -210,18 +251,21 @@ func (m *SemaphoreModel) advance(s *SemState, t int) {
 // fail ends t's script: an Acquire or Release returned an error.
 func (m *SemaphoreModel) fail(s *SemState, t int) {
 	th := &s.th[t]
-	th.pc, th.v, th.lives, th.flags = spDone, 0, 0, th.flags&sfCtxDone
+	th.pc, th.v, th.e, th.seen, th.lives, th.flags = spDone, 0, 0, 0, 0, th.flags&sfCtxDone
 }
 
-// dead reports whether the process in slot e is gone, as lookupSlot sees it.
+// dead reports whether the process in slot e is gone, as lookup sees it.
 func (s *SemState) dead(e int) bool { return liveDead(s.live[e]) }
 
 // unmapped reports whether p's mapping is gone.
 func (s *SemState) unmapped(p int) bool { return int(s.proc[p].close) > len(semCloseSteps) }
 
-// take gives t n permits if there are enough.
+func (s *SemState) count() uint8 { return s.value & svCount }
+
+// take gives t n permits if there are enough (take, under the internal
+// lock; the sleepers bit is kept).
 func (s *SemState) take(t int, n uint8) bool {
-	if s.value < n {
+	if s.count() < n {
 		return false
 	}
 	s.value -= n
@@ -253,8 +297,8 @@ func (m *SemaphoreModel) wake(e *emitter[SemState], actor, label string, ns SemS
 	})
 }
 
-// releaseToken hands t's token to a parked goroutine of its process, or
-// frees it, and calls fn with each outcome.
+// releaseToken hands t's token to a goroutine of its process parked on it
+// (any), or frees it, and calls fn with each outcome.
 func (m *SemaphoreModel) releaseToken(ns SemState, t int, fn func(SemState, string)) {
 	p := t / maxGoroutines
 	handed := false
@@ -265,7 +309,7 @@ func (m *SemaphoreModel) releaseToken(ns SemState, t int, fn func(SemState, stri
 		}
 		n2 := ns
 		n2.proc[p].token = uint8(o + 1)
-		n2.th[o].pc = spLocked
+		n2.th[o].pc = spUnreg
 		handed = true
 		fn(n2, "token handed to "+m.name(o))
 	}
@@ -275,16 +319,92 @@ func (m *SemaphoreModel) releaseToken(ns SemState, t int, fn func(SemState, stri
 	}
 }
 
-// siblingCould returns a goroutine of t's process parked on the token whose
-// Acquire the value covers, or -1.
-func (m *SemaphoreModel) siblingCould(s *SemState, t int) int {
+// could is local.could(c): whether a goroutine of t's process with its
+// demand registered asks for at most c permits.
+func (m *SemaphoreModel) could(s *SemState, t int, c uint8) bool {
 	p := t / maxGoroutines
 	for g := range maxGoroutines {
-		if o := p*maxGoroutines + g; o != t && waitsForToken(s.th[o].pc) && m.ops[o][s.th[o].op].N <= s.value {
-			return o
+		if o := p*maxGoroutines + g; o != t && s.th[o].flags&sfReg != 0 && m.ops[o][s.th[o].op].N <= c {
+			return true
+		}
+	}
+	return false
+}
+
+// nextHolder returns the first slot from e on that reclaimDead looks up
+// for t (a held entry, not t's own), or -1.
+func (m *SemaphoreModel) nextHolder(s *SemState, t, e int) int {
+	for ; e < m.nproc; e++ {
+		if e != t/maxGoroutines && s.held[e] != 0 {
+			return e
 		}
 	}
 	return -1
+}
+
+// nextOther returns the first slot from e on that watchOthers reads for t
+// (every slot but t's own), or -1.
+func (m *SemaphoreModel) nextOther(t, e int) int {
+	if e == t/maxGoroutines {
+		e++
+	}
+	if e < m.nproc {
+		return e
+	}
+	return -1
+}
+
+// The critical section of acquireSlow after a failed take: reclaimDead, a
+// take, watchOthers, the unlock (BugReclaimFirst, the code's order); or
+// watchOthers, reclaimDead, a take, the unlock (the model's). The take and
+// the unlock only read and write words the internal lock protects, and are
+// merged into the step before them. Each helper moves t to its next step
+// and returns a note.
+
+// startReclaim begins reclaimDead at slot e.
+func (m *SemaphoreModel) startReclaim(ns *SemState, t, e int) string {
+	if h := m.nextHolder(ns, t, e); h >= 0 {
+		ns.th[t].pc, ns.th[t].e = spReclaim, uint8(h)
+		return ""
+	}
+	// The take after reclaimDead.
+	if ns.take(t, m.ops[t][ns.th[t].op].N) {
+		ns.ilock = 0
+		ns.th[t].pc = spRet
+		return "acquired"
+	}
+	if m.cfg.BugReclaimFirst && !m.cfg.BugWatchHolders {
+		return join("too few", m.startWatch(ns, t, 0))
+	}
+	ns.ilock = 0
+	ns.th[t].pc = spLoad
+	return "too few; unlocked"
+}
+
+// startWatch begins watchOthers at slot e.
+func (m *SemaphoreModel) startWatch(ns *SemState, t, e int) string {
+	if o := m.nextOther(t, e); o >= 0 {
+		ns.th[t].pc, ns.th[t].e = spWatch, uint8(o)
+		return ""
+	}
+	if !m.cfg.BugReclaimFirst {
+		return m.startReclaim(ns, t, 0)
+	}
+	ns.ilock = 0
+	ns.th[t].pc = spLoad
+	return "unlocked"
+}
+
+// lockOr emits, for a step that takes the internal lock, ErrClosed if t's
+// process has closed (the lock's token wait and sleep watch Close) and
+// reports whether the lock is free to take.
+func (m *SemaphoreModel) lockOr(s *SemState, t int, e *emitter[SemState], label string, closed func(*SemState)) bool {
+	if s.proc[t/maxGoroutines].close != 0 {
+		ns := *s
+		closed(&ns)
+		e.add(m.name(t), label, false, ns, "ErrClosed (waiting for the internal lock)")
+	}
+	return s.ilock == 0
 }
 
 func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
@@ -292,7 +412,12 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 	switch {
 	case semFinished(th.pc), th.pc == spParked:
 		return
-	case th.pc == spWoken && s.fx.Asleep(t):
+	case s.fx.Asleep(t):
+		if th.flags&sfPoll != 0 {
+			ns := *s
+			ns.fx.Unqueue(t)
+			e.add("kernel", "kernel.timeout", false, ns, e.cat(m.name(t), "'s polling sleep times out"))
+		}
 		return
 	}
 	p := t / maxGoroutines
@@ -305,6 +430,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 	ns := *s
 	nt := &ns.th[t]
 	add := func(label, note string) { e.add(actor, label, false, ns, note) }
+	failed := func(s *SemState) { m.fail(s, t) }
 	if s.unmapped(p) && th.pc != spOp {
 		// Every step but the first touches the segment.
 		nt.pc = spGone
@@ -314,85 +440,102 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 
 	switch th.pc {
 	case spOp:
-		if !op.Acquire {
-			if closed {
-				m.fail(&ns, t)
-				add("sem.release.check_closed", "ErrClosed")
-				return
-			}
-			nt.pc = spREnter
-			add("sem.release.check_closed", "")
-			return
+		label := "sem.release.enter"
+		if op.Acquire {
+			label = "sem.acquire.enter"
 		}
-		if closed || ctxDone {
-			m.fail(&ns, t)
-			add("sem.acquire.check", "ErrClosed or ctx done")
-			return
-		}
-		nt.pc = spEnter
-		add("sem.acquire.check", "")
-
-	case spEnter:
-		// Acquire holds the segment (Segment.enter) from before its first
-		// take: a take racing with Close could otherwise land after the
-		// process's identity was marked dead, in a held entry no sleeper
-		// watches.
 		if closed {
 			m.fail(&ns, t)
-			add("sem.acquire.enter", "ErrClosed")
+			add(label, "ErrClosed")
+			return
+		}
+		nt.pc = spRLocked
+		if op.Acquire {
+			nt.pc = spCheck
+		}
+		add(label, "")
+
+	case spCheck:
+		if ctxDone {
+			m.fail(&ns, t)
+			add("sem.acquire.check", "ctx done")
 			return
 		}
 		nt.pc = spTry
-		add("sem.acquire.enter", "")
+		add("sem.acquire.check", "")
 
-	case spTry:
+	case spTry, spTry2:
+		if !m.lockOr(s, t, e, "sem.acquire.try", failed) {
+			return
+		}
 		if ns.take(t, n) {
 			nt.pc = spRetOK
 			add("sem.acquire.try", "acquired")
 			return
 		}
-		nt.pc = spToken
+		nt.pc = spSpin
+		if th.pc == spTry2 {
+			nt.pc = spEnter2
+		}
 		add("sem.acquire.try", "too few")
 
-	case spToken:
+	case spSpin:
+		if s.count() >= n {
+			nt.pc = spTry2
+			add("sem.acquire.spin", "enough: try again")
+			return
+		}
+		nt.pc = spEnter2
+		add("sem.acquire.spin", "too few: the spin gives up")
+
+	case spEnter2:
+		if closed {
+			m.fail(&ns, t)
+			add("sem.acquire.enter", "ErrClosed")
+			return
+		}
+		nt.pc = spToken1
+		add("sem.acquire.enter", "")
+
+	case spToken1, spToken2:
 		if pr.token == 0 {
 			ns.proc[p].token = uint8(t + 1)
 			nt.pc = spLocked
+			if th.pc == spToken2 {
+				nt.pc = spUnreg
+			}
 			add("token.acquire", "took the token")
 			return
 		}
-		nt.pc = spRetry
-		if m.cfg.BugYieldAlways {
+		nt.pc = spReg
+		if th.pc == spToken2 {
 			nt.pc = spTokenWait
-			add("token.acquire", "token busy")
-			return
 		}
-		add("token.acquire", "token busy: registered, retry before parking")
+		add("token.acquire", "token busy")
+
+	case spReg:
+		nt.flags |= sfReg
+		nt.pc = spRetry
+		if m.cfg.BugNoRetry || m.cfg.BugYieldAlways {
+			nt.pc = spToken2
+		}
+		add("sem.acquire.register", "")
 
 	case spRetry:
-		// Registered as waiting for the token (the holder checks before it
-		// sleeps), retry the take once: a Release between the first take
-		// and the registration would otherwise go unseen by both.
+		// The demand is visible to the token's holder (could): retry the
+		// take once, so that of a Release between the first take and the
+		// registration one of the two hears. An error (ErrClosed) shows
+		// again in the token's select.
+		if !m.lockOr(s, t, e, "sem.acquire.retry", func(s *SemState) { s.th[t].pc = spToken2 }) {
+			return
+		}
 		if ns.take(t, n) {
-			nt.pc = spRetOK
+			nt.pc = spUnregOK
 			add("sem.acquire.retry", "acquired")
 			return
 		}
-		nt.pc = spTokenWait
+		nt.pc = spToken2
 		add("sem.acquire.retry", "too few")
-
-	case spRetOK:
-		m.advance(&ns, t)
-		add("sem.acquire.exit", "")
-
-	case spREnter:
-		if closed {
-			m.fail(&ns, t)
-			add("sem.release.enter", "ErrClosed")
-			return
-		}
-		nt.pc = spRLocked
-		add("sem.release.enter", "")
 
 	case spTokenWait:
 		ready := false
@@ -400,13 +543,13 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			ready = true
 			n2 := ns
 			n2.proc[p].token = uint8(t + 1)
-			n2.th[t].pc = spLocked
+			n2.th[t].pc = spUnreg
 			e.add(actor, "token.acquire_wait", false, n2, "took the token")
 		}
 		if ctxDone || closed {
 			ready = true
 			n2 := ns
-			m.fail(&n2, t)
+			n2.th[t].pc = spUnregErr
 			e.add(actor, "token.acquire_wait", false, n2, "ctx done or closed: no token")
 		}
 		if !ready {
@@ -414,104 +557,153 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			add("token.acquire_wait", "parked")
 		}
 
+	case spUnreg, spUnregOK, spUnregErr:
+		nt.flags &^= sfReg
+		switch th.pc {
+		case spUnreg:
+			nt.pc = spLocked
+		case spUnregOK:
+			nt.pc = spRetOK
+		default:
+			m.fail(&ns, t)
+		}
+		add("sem.acquire.unregister", "")
+
+	case spRetOK:
+		m.advance(&ns, t)
+		add("sem.acquire.exit", "")
+
 	case spLocked:
-		// Under the internal lock: take; else return dead holders' permits
-		// and watch the other live processes; take; else yield the token
-		// to a parked goroutine the value covers, or count itself a waiter.
+		if !m.lockOr(s, t, e, "sem.acquire.locked", func(s *SemState) { s.th[t].pc = spRetErr }) {
+			return
+		}
+		ns.ilock = uint8(t + 1)
+		nt.lives, nt.flags = 0, nt.flags&^sfPoll
 		if ns.take(t, n) {
+			ns.ilock = 0
 			nt.pc = spRet
 			add("sem.acquire.locked", "acquired")
 			return
 		}
-		nt.lives, nt.v = 0, 0
-		var notes []string
-		for e2 := range m.nproc {
-			if e2 != p && ns.held[e2] != 0 && ns.dead(e2) {
-				notes = append(notes, e.notef("reclaimed %d from P%d", int(ns.held[e2]), e2))
-				ns.value += ns.held[e2]
-				ns.held[e2] = 0
-			}
-		}
-		for e2 := range m.nproc {
-			if e2 == p || ns.dead(e2) || m.cfg.BugWatchHolders && ns.held[e2] == 0 {
-				continue
-			}
-			ns.live[e2] |= liveWaiters
-			nt.lives |= 1 << e2
-		}
-		if ns.take(t, n) {
-			nt.pc = spRet
-			add("sem.acquire.locked", join(strings.Join(notes, ", "), "acquired"))
+		if m.cfg.BugReclaimFirst || m.cfg.BugWatchHolders {
+			add("sem.acquire.locked", join("too few", m.startReclaim(&ns, t, 0)))
 			return
 		}
-		notes = append(notes, "too few")
-		ns.waiters = m.waiters.Add(ns.waiters, 1)
-		nt.pc = spLoad
-		if th.flags&sfSlept != 0 && !m.cfg.Bug2 {
-			// Woken, and too few: pass the wake-up on before sleeping again.
-			nt.pc = spPass
-		}
-		nt.flags &^= sfSlept
-		add("sem.acquire.locked", strings.Join(notes, ", ")+": waiters++")
+		add("sem.acquire.locked", join("too few", m.startWatch(&ns, t, 0)))
 
-	case spPass:
-		nt.pc = spLoad
-		if s.value > 0 && s.waiters > 1 {
-			m.wake(e, actor, "sem.acquire.pass_wake", ns, fwValue, 1, "")
+	case spReclaim:
+		// reclaimDead's lookup of holder e, and the reclaim of a dead one's
+		// permits (an update under the lock).
+		k := int(th.e)
+		if s.dead(k) {
+			note := e.notef("P%d dead: reclaimed %d", k, int(s.held[k]))
+			ns.value += ns.held[k]
+			ns.held[k] = 0
+			add("proc.lookup.live", join(note, m.startReclaim(&ns, t, k+1)))
 			return
 		}
-		add("sem.acquire.pass_wake", "nobody to pass to")
+		if s.live[k]&liveWaiters == 0 {
+			nt.seen = s.live[k]
+			nt.pc = spReclaimCAS
+			add("proc.lookup.live", e.notef("P%d alive", k, 0))
+			return
+		}
+		if m.cfg.BugWatchHolders {
+			nt.lives |= 1 << k
+		}
+		add("proc.lookup.live", join(e.notef("P%d alive, LW set", k, 0), m.startReclaim(&ns, t, k+1)))
 
-	case spYield:
-		if m.siblingCould(s, t) < 0 && !m.cfg.BugYieldAlways {
-			nt.pc = spLocked
-			add("sem.acquire.yield_token", "nobody to yield to")
+	case spReclaimCAS:
+		k := int(th.e)
+		note := "watched"
+		if s.live[k] == th.seen {
+			ns.live[k] |= liveWaiters
+			if m.cfg.BugWatchHolders {
+				nt.lives |= 1 << k
+			}
+		} else {
+			nt.flags |= sfPoll
+			note = "CAS failed: the sleep polls"
+		}
+		add("wait.watch.cas", join(note, m.startReclaim(&ns, t, k+1)))
+
+	case spWatch:
+		k := int(th.e)
+		v := s.live[k]
+		switch {
+		case liveDead(v):
+			add("proc.lookup.live", join(e.notef("P%d free or dead: skipped", k, 0), m.startWatch(&ns, t, k+1)))
+		case v&liveWaiters != 0:
+			nt.lives |= 1 << k
+			add("proc.lookup.live", join(e.notef("P%d alive, LW set", k, 0), m.startWatch(&ns, t, k+1)))
+		default:
+			nt.seen = v
+			nt.pc = spWatchCAS
+			add("proc.lookup.live", e.notef("P%d alive", k, 0))
+		}
+
+	case spWatchCAS:
+		k := int(th.e)
+		if s.live[k] != th.seen {
+			ns.ilock = 0
+			nt.lives, nt.pc = 0, spLocked
+			add("wait.watch.cas", "CAS failed: unlock, look again")
 			return
 		}
-		if !m.cfg.BugYieldAlways {
-			nt.flags &^= sfSlept
-		}
-		m.releaseToken(ns, t, func(n2 SemState, note string) {
-			n2.th[t].pc = spToken
-			e.add(actor, "sem.acquire.yield_token", false, n2, note)
-		})
+		ns.live[k] |= liveWaiters
+		nt.lives |= 1 << k
+		add("wait.watch.cas", join("watched", m.startWatch(&ns, t, k+1)))
 
 	case spLoad:
 		nt.v = s.value
+		c := s.value & svCount
 		switch {
-		case s.value >= n:
-			nt.pc = spDec
-			add("sem.acquire.load_value", "enough: no sleep")
-		case !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways && m.siblingCould(s, t) >= 0:
-			// Last look before sleeping: a goroutine of this process that
-			// waits for the token asks for no more than the value. (It
-			// registered before its own last look: one of the two sees the
-			// other.)
-			nt.pc = spDec
-			nt.flags |= sfYield
-			add("sem.acquire.load_value", "a goroutine waiting for the token could use the value: yield")
+		case c >= n:
+			nt.pc = spLocked
+			add("sem.acquire.load_value", "enough: look again")
+		case c > 0 && !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways:
+			nt.pc = spCould
+			add("sem.acquire.load_value", "too few")
 		default:
-			nt.pc = spWaitv
-			add("sem.acquire.load_value", "")
+			m.toSleep(&ns, t)
+			add("sem.acquire.load_value", "too few")
 		}
 
+	case spCould:
+		if m.could(s, t, th.v&svCount) {
+			nt.pc = spYield
+			add("sem.acquire.could", "a goroutine waiting for the token could use the value: yield")
+			return
+		}
+		m.toSleep(&ns, t)
+		add("sem.acquire.could", "nobody")
+
+	case spSetS:
+		if s.value != th.v {
+			nt.pc = spLocked
+			add("sem.acquire.set_sleepers", "CAS failed: look again")
+			return
+		}
+		ns.value |= svSleepers
+		nt.v |= svSleepers
+		nt.pc = spWaitv
+		add("sem.acquire.set_sleepers", "")
+
 	case spWaitv:
-		nt.flags |= sfSlept
 		if ctxDone || closed {
-			nt.flags |= sfErr | sfNoPass
-			nt.pc = spDec
+			nt.pc = spRetErr
 			add("wait.sleep.waitv", "ctx done or closed: no sleep")
 			return
 		}
 		set := uint8(1) << fwValue
 		match := s.value == th.v
-		for e2 := range m.nproc {
-			if th.lives&(1<<e2) != 0 {
-				set |= 1 << fwLive(uint8(e2))
-				match = match && s.live[e2] == 1|liveWaiters
+		for k := range m.nproc {
+			if th.lives&(1<<k) != 0 {
+				set |= 1 << fwLive(uint8(k))
+				match = match && s.live[k] == 1|liveWaiters
 			}
 		}
-		nt.pc = spWoken
+		m.startChecks(&ns, t)
 		if match {
 			ns.fx.Sleep(t, set)
 			add("wait.sleep.waitv", "sleeps")
@@ -520,61 +712,62 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		add("wait.sleep.waitv", "EAGAIN")
 
 	case spWoken:
-		for e2 := range m.nproc {
-			if th.lives&(1<<e2) != 0 && s.live[e2]&liveDied != 0 {
-				nt.pc = spWakeLive
-				add("wait.sleep.check_lives", e.notef("P%d DIED", e2, 0))
-				return
-			}
+		// check_lives of slot th.e: a watched word that changed is woken in
+		// full (the kernel woke one sleeper on it, maybe this one).
+		k := int(th.e)
+		if s.live[k] != 1|liveWaiters {
+			nt.pc = spWakeLive
+			add("wait.sleep.check_lives", e.notef("L%d changed", k, 0))
+			return
 		}
-		nt.pc = spCheckDone
-		nt.v, nt.lives = 0, 0
+		m.nextCheck(&ns, t, k+1)
 		add("wait.sleep.check_lives", "")
 
 	case spWakeLive:
-		var woken uint16
-		for e2 := range m.nproc {
-			if th.lives&(1<<e2) != 0 && s.live[e2]&liveDied != 0 {
-				woken |= ns.fx.WakeAll(fwLive(uint8(e2)))
-			}
-		}
-		nt.v, nt.lives = 0, 0
-		nt.pc = spCheckDone
+		k := int(th.e)
+		woken := ns.fx.WakeAll(fwLive(uint8(k)))
+		m.nextCheck(&ns, t, k+1)
 		add("wait.sleep.wake_all_live", e.woke(woken, m.name))
 
 	case spCheckDone:
-		nt.pc = spDec
-		if ctxDone || closed {
-			nt.flags |= sfErr
-			add("wait.sleep.check_done", "ctx done or closed")
-			return
-		}
-		add("wait.sleep.check_done", "")
-
-	case spDec:
-		ns.waiters = m.waiters.Sub(ns.waiters, 1)
+		nt.lives = 0
 		switch {
-		case th.flags&sfYield != 0:
-			nt.flags &^= sfYield
-			nt.pc = spYield
-		case th.flags&sfErr == 0 && th.flags&sfSlept != 0 && m.cfg.BugYieldAlways:
-			nt.pc = spYield // the code yields after every sleep
-		case th.flags&sfErr == 0:
-			nt.pc = spLocked
-		case th.flags&sfNoPass != 0 || m.cfg.Bug2:
+		case ctxDone || closed:
 			nt.pc = spRetErr
+			add("wait.sleep.check_done", "ctx done or closed")
+		case m.cfg.BugYieldAlways:
+			nt.pc = spYield // the old code yields after every sleep
+			add("wait.sleep.check_done", "")
 		default:
-			nt.pc = spPassErr
+			nt.pc = spLoadWoken
+			add("wait.sleep.check_done", "")
 		}
-		add("sem.acquire.waiters_dec", "")
 
-	case spPassErr:
-		nt.pc = spRetErr
-		if s.value > 0 && s.waiters > 0 {
-			m.wake(e, actor, "sem.acquire.pass_wake_err", ns, fwValue, 1, "")
+	case spLoadWoken:
+		c := s.value & svCount
+		nt.v = s.value
+		if c > 0 && c < n {
+			nt.pc = spCould2
+			add("sem.acquire.load_woken", "too few for itself")
 			return
 		}
-		add("sem.acquire.pass_wake_err", "nobody to pass to")
+		nt.pc = spLocked
+		add("sem.acquire.load_woken", "")
+
+	case spCould2:
+		if m.could(s, t, th.v&svCount) {
+			nt.pc = spYield
+			add("sem.acquire.could", "a goroutine waiting for the token could use the value: yield")
+			return
+		}
+		nt.pc = spLocked
+		add("sem.acquire.could", "nobody")
+
+	case spYield:
+		m.releaseToken(ns, t, func(n2 SemState, note string) {
+			n2.th[t].pc = spToken1
+			e.add(actor, "sem.acquire.yield_token", false, n2, note)
+		})
 
 	case spRet, spRetErr:
 		ok := th.pc == spRet
@@ -588,6 +781,9 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		})
 
 	case spRLocked:
+		if !m.lockOr(s, t, e, "sem.release.locked", failed) {
+			return
+		}
 		h := s.held[p]
 		d := min(h, n)
 		ns.held[p] -= d
@@ -602,22 +798,64 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			rest -= k
 		}
 		nt.pc = spRLoadW
-		add("sem.release.locked", e.notef("value %d", int(ns.value), 0))
+		add("sem.release.locked", e.notef("value %d", int(ns.value&svCount), 0))
 
 	case spRLoadW:
-		if s.waiters == 0 {
+		if s.value&svSleepers == 0 {
 			m.advance(&ns, t)
-			add("sem.release.load_waiters", "no waiters")
+			add("sem.release.load_waiters", "no sleepers")
 			return
 		}
-		nt.v = s.waiters
-		nt.pc = spRWake
+		nt.v = s.value
+		nt.pc = spRClear
 		add("sem.release.load_waiters", "")
+
+	case spRClear:
+		if s.value != th.v {
+			nt.pc = spRLoadW
+			add("sem.release.clear_sleepers", "CAS failed")
+			return
+		}
+		ns.value &^= svSleepers
+		nt.pc = spRWake
+		add("sem.release.clear_sleepers", "")
 
 	case spRWake:
 		m.advance(&ns, t)
-		m.wake(e, actor, "sem.release.wake", ns, fwValue, int(min(th.v, n)), "")
+		if m.cfg.Bug2 {
+			m.wake(e, actor, "sem.release.wake", ns, fwValue, 1, "one")
+			return
+		}
+		add("sem.release.wake", e.woke(ns.fx.WakeAll(fwValue), m.name))
 	}
+}
+
+// toSleep moves t from its last look to the sleep: set the sleepers bit
+// first unless the value it loaded has it.
+func (m *SemaphoreModel) toSleep(ns *SemState, t int) {
+	if ns.th[t].v&svSleepers == 0 {
+		ns.th[t].pc = spSetS
+	} else {
+		ns.th[t].pc = spWaitv
+	}
+}
+
+// startChecks moves t, back from futex_waitv, to check_lives of the first
+// slot it watched.
+func (m *SemaphoreModel) startChecks(ns *SemState, t int) {
+	ns.th[t].pc = spWoken
+	m.nextCheck(ns, t, 0)
+}
+
+func (m *SemaphoreModel) nextCheck(ns *SemState, t, k int) {
+	th := &ns.th[t]
+	for ; k < m.nproc; k++ {
+		if th.lives&(1<<k) != 0 {
+			th.pc, th.e = spWoken, uint8(k)
+			return
+		}
+	}
+	th.pc, th.e = spCheckDone, 0
 }
 
 // semCloseSteps is Close after waking its own waits, as closeSteps.
@@ -654,14 +892,21 @@ func (m *SemaphoreModel) process(s *SemState, p int, e *emitter[SemState]) {
 		}
 	}
 	if pr.life == lifeWalk {
+		// The robust-list walk: the live word, and the internal lock if a
+		// thread of p held it (its next locker rolls the journal back).
 		ns := *s
 		ns.proc[p].life = lifeDead
 		ns.proc[p].listed = 0
+		note := "OWNER_DIED"
+		if h := int(s.ilock) - 1; h >= 0 && h/maxGoroutines == p {
+			ns.ilock = 0
+			note += ", internal lock freed"
+		}
 		if pr.listed != 0 && robustDeath(&ns.live[p], 1) {
-			m.wake(e, "kernel", "kernel.robust_walk", ns, fwLive(uint8(p)), 1, "OWNER_DIED")
+			m.wake(e, "kernel", "kernel.robust_walk", ns, fwLive(uint8(p)), 1, note)
 			return
 		}
-		e.add("kernel", "kernel.robust_walk", false, ns, "")
+		e.add("kernel", "kernel.robust_walk", false, ns, note)
 	}
 }
 
@@ -686,12 +931,15 @@ func (m *SemaphoreModel) env(s *SemState, e *emitter[SemState]) {
 					ns.th[t].pc = spDead
 				}
 				ns.th[t].holds = 0
+				ns.th[t].flags = 0
 				ns.fx.Unqueue(t)
 			}
 			ns.proc[p].token = 0
 			e.add("env", "env.kill", true, ns, e.notef("SIGKILL P%d", p, 0))
 		}
 		if b.Close > 0 && pr.close == 0 {
+			// Close's closed flag, the fire of its cancellation words and
+			// the close of its done channel.
 			ns := *s
 			ns.budget.Close--
 			ns.proc[p].close = 1
@@ -725,12 +973,12 @@ func (m *SemaphoreModel) env(s *SemState, e *emitter[SemState]) {
 // Check checks that permits are conserved: none is created or lost, and a
 // live process's held entry is what its goroutines hold.
 func (m *SemaphoreModel) Check(s *SemState) error {
-	sum := int(s.value)
+	sum := int(s.count())
 	for p := range m.nproc {
 		sum += int(s.held[p])
 	}
 	if sum != int(s.total) {
-		return Fail("permits", "value %d + held %v = %d, but %d permits exist", s.value, s.held[:m.nproc], sum, s.total)
+		return Fail("permits", "value %d + held %v = %d, but %d permits exist", s.count(), s.held[:m.nproc], sum, s.total)
 	}
 	for p := range m.nproc {
 		if s.proc[p].life != lifeAlive || s.proc[p].close != 0 {
@@ -748,7 +996,10 @@ func (m *SemaphoreModel) Check(s *SemState) error {
 }
 
 // Stuck reports a goroutine blocked although it could take permits: the
-// value, or with the permits of dead holders, covers its request.
+// value, or with the permits of dead holders, covers its request. Since
+// Release wakes every sleeping process, this is also where "a wake-up
+// never stays with a waiter that cannot use it while another could" is
+// checked: no waiter that could use the value is left asleep or parked.
 func (m *SemaphoreModel) Stuck(s *SemState) error {
 	for t := range maxThreads {
 		th := &s.th[t]
@@ -763,7 +1014,7 @@ func (m *SemaphoreModel) Stuck(s *SemState) error {
 				deadHeld += int(s.held[e])
 			}
 		}
-		asleep := th.pc == spWoken && s.fx.Asleep(t)
+		asleep := s.fx.Asleep(t)
 		if !asleep && th.pc != spParked {
 			return Fail("stuck", "%s cannot move at %s", m.name(t), semPCName[th.pc])
 		}
@@ -778,10 +1029,10 @@ func (m *SemaphoreModel) Stuck(s *SemState) error {
 		switch {
 		case s.proc[p].close != 0:
 			return Fail("close-no-wake", "%s %s after its process closed", m.name(t), what)
-		case s.value >= n:
-			return Fail("lost-wakeup", "%s %s for %d permits while the value is %d", m.name(t), what, n, s.value)
-		case int(s.value)+deadHeld >= int(n):
-			return Fail("lost-wakeup", "%s %s for %d permits: value %d, and dead holders hold %d", m.name(t), what, n, s.value, deadHeld)
+		case s.count() >= n:
+			return Fail("lost-wakeup", "%s %s for %d permits while the value is %d", m.name(t), what, n, s.count())
+		case int(s.count())+deadHeld >= int(n):
+			return Fail("lost-wakeup", "%s %s for %d permits: value %d, and dead holders hold %d", m.name(t), what, n, s.count(), deadHeld)
 		}
 	}
 	return nil
@@ -790,7 +1041,15 @@ func (m *SemaphoreModel) Stuck(s *SemState) error {
 // Format describes s on one line.
 func (m *SemaphoreModel) Format(s *SemState) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "value=%d waiters=%d held=%v total=%d |", s.value, s.waiters, s.held[:m.nproc], s.total)
+	fmt.Fprintf(&b, "value=%d", s.count())
+	if s.value&svSleepers != 0 {
+		b.WriteString("|S")
+	}
+	fmt.Fprintf(&b, " held=%v total=%d", s.held[:m.nproc], s.total)
+	if s.ilock != 0 {
+		fmt.Fprintf(&b, " lock=%s", m.name(int(s.ilock)-1))
+	}
+	b.WriteString(" |")
 	for p := range m.nproc {
 		fmt.Fprintf(&b, " L%d=%s", p, formatLive(s.live[p]))
 	}
@@ -827,6 +1086,9 @@ func (m *SemaphoreModel) Format(s *SemState) string {
 			if th.holds != 0 {
 				fmt.Fprintf(&b, " has%d", th.holds)
 			}
+			if th.flags&sfReg != 0 {
+				b.WriteString(" reg")
+			}
 			if on := s.fx.On[t]; on != 0 {
 				var ws []string
 				for w := range 8 {
@@ -839,6 +1101,9 @@ func (m *SemaphoreModel) Format(s *SemState) string {
 					}
 				}
 				b.WriteString(" zz{" + strings.Join(ws, ",") + "}")
+				if th.flags&sfPoll != 0 {
+					b.WriteString("(poll)")
+				}
 			}
 			if th.flags&sfCtxDone != 0 {
 				b.WriteString(" cancelled")
@@ -853,28 +1118,33 @@ func (m *SemaphoreModel) Format(s *SemState) string {
 }
 
 var semaphoreSteps = []string{
+	"sem.acquire.enter",
 	"sem.acquire.check",
 	"sem.acquire.try",
-	"sem.acquire.enter",
+	"sem.acquire.spin",
 	"token.acquire",
+	"sem.acquire.register",
 	"sem.acquire.retry",
-	"sem.acquire.exit",
 	"token.acquire_wait",
+	"sem.acquire.unregister",
+	"sem.acquire.exit",
 	"sem.acquire.locked",
-	"sem.acquire.pass_wake",
-	"sem.acquire.yield_token",
+	"proc.lookup.live",
+	"wait.watch.cas",
 	"sem.acquire.load_value",
+	"sem.acquire.could",
+	"sem.acquire.set_sleepers",
 	"wait.sleep.waitv",
 	"wait.sleep.check_lives",
 	"wait.sleep.wake_all_live",
 	"wait.sleep.check_done",
-	"sem.acquire.waiters_dec",
-	"sem.acquire.pass_wake_err",
+	"sem.acquire.load_woken",
+	"sem.acquire.yield_token",
 	"token.release",
-	"sem.release.check_closed",
 	"sem.release.enter",
 	"sem.release.locked",
 	"sem.release.load_waiters",
+	"sem.release.clear_sleepers",
 	"sem.release.wake",
 	"proc.close.mark_closed",
 	"proc.close.wake_all",

@@ -19,7 +19,8 @@ func exploreSemaphore(t *testing.T, name string, cfg SemaphoreConfig, opt Option
 }
 
 // TestSemaphore explores the Semaphore protocol at the CI configurations:
-// two processes of one goroutine, one kill, one cancellation and one Close.
+// two processes of one goroutine, or of two and one, with one kill, one
+// cancellation and one Close.
 func TestSemaphore(t *testing.T) {
 	b := Budget{Kill: 1, Cancel: 1, Close: 1}
 	for _, tc := range []struct {
@@ -30,6 +31,9 @@ func TestSemaphore(t *testing.T) {
 		// P1 is a producer (it releases a permit it does not hold) and
 		// then a consumer; P0 needs both permits.
 		{"2 processes, Acquire(2) and a producer", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: b}},
+		// Two goroutines of P0 contend for the token, one asking for more
+		// than the other; P1 produces.
+		{"2 processes, Acquire(2) and Acquire(1) in one", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2)), sem(true, acquire(1))}, {sem(true, release(1))}}, Budget: b}},
 	} {
 		r := exploreSemaphore(t, tc.name, tc.cfg, Options{})
 		for _, v := range r.Violations {
@@ -48,25 +52,43 @@ var semaphoreBugs = []struct {
 }{
 	{
 		// Lost wake-up 2, as the issue tells it: Acquire(3) sleeps first,
-		// then Acquire(1); Release(1) wakes the first, which finds 1 < 3
-		// and sleeps again, while Acquire(1) sleeps on with the value 1.
-		"Bug2: a sleeper finding too few keeps its wake-up",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(3)), sem(false, release(1))}, {sem(false, acquire(1))}}},
+		// then Acquire(1); Release(1) wakes only the first, which finds
+		// 1 < 3 and sleeps again, while Acquire(1) sleeps on with the
+		// value 1.
+		"Bug2: Release wakes one sleeper, which asks for more",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(3))}, {sem(false, acquire(1))}, {sem(false, release(1))}}},
 		func(c *SemaphoreConfig) { c.Bug2 = true },
 	},
 	{
-		// Release(1) wakes P0, whose context is done: it returns, and P1
-		// sleeps on with the value 1.
-		"Bug2: a cancelled sleeper keeps its wake-up",
+		// Release(1) wakes only P0, whose context is then done: it
+		// returns, and P1 sleeps on with the value 1.
+		"Bug2: Release wakes one sleeper, which is cancelled",
 		SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Budget: Budget{Cancel: 1}},
 		func(c *SemaphoreConfig) { c.Bug2 = true },
 	},
 	{
-		// P0.G0 holds the token and sleeps for 2; P0.G1, parked on the
-		// token, wants 1; Release(1) wakes P0.G0, which sleeps again.
-		"BugTokenYield: the token holder keeps the token",
+		// P0.G0 holds the token, P0.G1 waits for it wanting 1; Release(1)
+		// comes before P0.G0's last look, which finds 1 < 2 and sleeps:
+		// nobody wakes it, and P0.G1 stays parked with the value 1.
+		"BugTokenYield: the token holder does not yield before sleeping",
 		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
 		func(c *SemaphoreConfig) { c.BugTokenYield = true },
+	},
+	{
+		// P0.G1 finds too few and then the token busy; Release(1) comes
+		// after P0.G0's could found nobody registered, and before P0.G1
+		// registers; P0.G1 parks without looking again.
+		"BugNoRetry: a goroutine finding the token busy does not retry",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
+		func(c *SemaphoreConfig) { c.BugNoRetry = true },
+	},
+	{
+		// The old code's token: no retry, no yield before sleeping, a
+		// yield after every sleep, which passes a goroutine that is not
+		// parked yet by.
+		"BugYieldAlways: the token yielded after a sleep only",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
+		func(c *SemaphoreConfig) { c.BugYieldAlways = true },
 	},
 	{
 		// P1, holding nothing, is killed between raising the value and its
@@ -76,13 +98,13 @@ var semaphoreBugs = []struct {
 		func(c *SemaphoreConfig) { c.BugWatchHolders = true },
 	},
 	{
-		// The code's token: P0.G0 holds it, P0.G1 finds it busy and parks;
-		// Release(1) comes before P0.G0 sleeps, so it wakes nobody; P0.G0
-		// finds 1 < 2 and sleeps without yielding (the code yields only
-		// after a sleep), and P0.G1 stays parked with the value 1.
-		"BugYieldAlways: the token yielded after a sleep only",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
-		func(c *SemaphoreConfig) { c.BugYieldAlways = true },
+		// The code's order: P0 takes both permits; P1's reclaimDead finds
+		// P0 alive and sets LW; P0 is killed, and the kernel's wake-up
+		// finds nobody asleep; P1's watchOthers skips P0 as dead, and P1
+		// sleeps for 1 with P0's 2 permits never reclaimed.
+		"BugReclaimFirst: reclaimDead before watchOthers",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, acquire(1))}}, Initial: 2, Budget: Budget{Kill: 1}},
+		func(c *SemaphoreConfig) { c.BugReclaimFirst = true },
 	},
 }
 
