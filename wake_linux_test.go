@@ -149,6 +149,11 @@ func TestMutexWokenThenCancelled(t *testing.T) {
 			ps.SetTestHookWoken(cancel)
 		}
 		lockAndReport(ctx, m)
+		if childtest.Role() == "B" {
+			// B stays attached: its Close or exit would wake C anyway,
+			// since C watches every other process's live word.
+			time.Sleep(time.Minute)
+		}
 		return
 	}
 	if !ps.HasWaitv() || !ps.Robust() {
@@ -170,7 +175,7 @@ func TestMutexWokenThenCancelled(t *testing.T) {
 	if line := readLine(t, cout); line != "locked" {
 		t.Fatalf("C: %q; want it to get the lock B was woken for", line)
 	}
-	b.Wait()
+	_ = b // killed at cleanup
 }
 
 // TestOwnerDeathSlotReused: the death of a process holding two mutexes
@@ -222,6 +227,9 @@ func TestOwnerDeathSlotReused(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		lockAndReport(ctx, m)
+		// Stay attached: an exit would wake the other W, which watches
+		// every other process's live word, and hide a lost wake-up.
+		time.Sleep(time.Minute)
 		return
 	case "N":
 		inherit(t)
