@@ -441,9 +441,10 @@ func (m *Mutex) acquired(rev, token int64, consistent bool) {
 	}()
 }
 
-// releaseOps returns the operations that release the key myRev: delete it,
-// and set the state free if this session wrote it since the key was
-// created (it may not have: leave runs for a waiter too).
+// releaseOps returns the operations that release the key myRev of a lock
+// call that failed: delete it, and set the state free if this session
+// wrote it since the key was created (a reply lost, or cut off by ctx, may
+// have made it the holder).
 func (m *Mutex) releaseOps(myRev int64) []clientv3.Op {
 	since := clientv3.Compare(clientv3.ModRevision(m.state), ">", myRev-1)
 	return []clientv3.Op{
@@ -498,12 +499,19 @@ func (m *Mutex) Unlock() {
 // still holds m and UnlockContext may be called again.
 func (m *Mutex) UnlockContext(ctx context.Context) error {
 	m.mu.Lock()
-	held, rev, retried := m.held, m.rev, m.unlockErr
+	held, rev, retried, consistent := m.held, m.rev, m.unlockErr, m.consistent
 	m.mu.Unlock()
 	if !held {
 		return nil
 	}
-	resp, err := m.s.cli.Txn(ctx).If(m.isOwner(rev)).Then(m.releaseOps(rev)...).Commit() // step: unlock
+	free := stateFree
+	if !consistent {
+		free += " " + flagBad
+	}
+	resp, err := m.s.cli.Txn(ctx).If(m.isOwner(rev)).Then( // step: unlock
+		clientv3.OpDelete(m.myKey),
+		clientv3.OpPut(m.state, free),
+	).Commit()
 	if err != nil {
 		m.mu.Lock()
 		if m.held && m.rev == rev {

@@ -122,8 +122,21 @@ func Members(dir string, n int) ([]Member, string, error) {
 }
 
 // Single starts a single-node etcd in a temporary directory for the test,
-// stopped and removed at cleanup, and returns its client URL.
+// stopped and removed at cleanup, and returns its client URL. It does not
+// fsync (see SingleFsync).
 func Single(t testing.TB) string {
+	t.Helper()
+	return single(t, true)
+}
+
+// SingleFsync is Single with fsync, as etcd runs in production: for
+// benchmarks.
+func SingleFsync(t testing.TB) string {
+	t.Helper()
+	return single(t, false)
+}
+
+func single(t testing.TB, noFsync bool) string {
 	t.Helper()
 	ms, initial, err := Members(t.TempDir(), 1)
 	if err != nil {
@@ -132,7 +145,7 @@ func Single(t testing.TB) string {
 	var e *embed.Etcd
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		e, err = ms[0].Start(ctx, initial, true)
+		e, err = ms[0].Start(ctx, initial, noFsync)
 		cancel()
 		if err == nil {
 			break
