@@ -82,7 +82,7 @@ func runLock(c *command, args []string) int {
 		return failf("lock %q: %v", name, err)
 	}
 	start := time.Now()
-	if g.nowait {
+	if g.NoWait {
 		if !m.TryLock() {
 			return g.busy("lock %q is held by pid %d", name, m.HolderPID())
 		}
@@ -104,7 +104,7 @@ func runLock(c *command, args []string) int {
 			previousDied(seg, name, dead.DeadPID)
 			m.MarkConsistent()
 		case errors.Is(err, context.DeadlineExceeded):
-			return g.busy("timed out after %vs: lock %q is held by pid %d", g.wait.String(), name, m.HolderPID())
+			return g.busy("timed out after %vs: lock %q is held by pid %d", g.Wait.String(), name, m.HolderPID())
 		default:
 			return failf("lock %q: %v", name, err)
 		}

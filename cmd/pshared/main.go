@@ -17,28 +17,24 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"os/exec"
-	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	ps "github.com/processshared/processshared"
+	"github.com/processshared/processshared/internal/cli"
 )
 
-// Exit statuses. COMMAND's own status passes through lock and sem.
+// Exit statuses (see internal/cli). COMMAND's own status passes through
+// lock and sem.
 const (
-	exitOK        = 0
-	exitConflict  = 1 // lock or semaphore busy (-n), wait timed out (-w); rm: segment in use
-	exitUsage     = 2
-	exitError     = 3 // pshared could not do its part: open, create, read or remove
-	exitCannotRun = 126
-	exitNotFound  = 127
+	exitOK        = cli.ExitOK
+	exitConflict  = cli.ExitConflict // lock or semaphore busy (-n), wait timed out (-w); rm: segment in use
+	exitUsage     = cli.ExitUsage
+	exitError     = cli.ExitError // pshared could not do its part: open, create, read or remove
+	exitCannotRun = cli.ExitCannotRun
+	exitNotFound  = cli.ExitNotFound
 )
 
 // The segment that holds the names of lock and sem.
@@ -113,6 +109,10 @@ Exit status:
   127    COMMAND was not found
   other  COMMAND's own exit status; 128+N if signal N killed it
 
+Across machines, lock and sem take --etcd ENDPOINTS in the pshared of the
+cluster module (github.com/processshared/processshared/cluster/cmd/pshared),
+with the same exit statuses; this one answers --etcd with status 2.
+
 Run "pshared COMMAND -h" for a command's options.
 `
 
@@ -157,43 +157,19 @@ func mainUsage() string {
 
 // usageError reports a usage error of command cmd ("" for pshared itself)
 // and returns exitUsage.
-func usageError(cmd, format string, args ...any) int {
-	prefix, help := "pshared", "pshared -h"
-	if cmd != "" {
-		prefix, help = "pshared "+cmd, "pshared "+cmd+" -h"
-	}
-	fmt.Fprintf(os.Stderr, "%s: %s\nRun '%s' for usage.\n", prefix, fmt.Sprintf(format, args...), help)
-	return exitUsage
-}
+func usageError(cmd, format string, args ...any) int { return cli.UsageError(cmd, format, args...) }
 
 // failf reports an error and returns exitError.
-func failf(format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, "pshared: "+format+"\n", args...)
-	return exitError
-}
+func failf(format string, args ...any) int { return cli.Failf(format, args...) }
 
 // newFlags returns the flag set of command c. Its errors and -h are
 // reported by parseFlags, not by the flag package.
-func newFlags(c string) *flag.FlagSet {
-	fs := flag.NewFlagSet("pshared "+c, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
+func newFlags(c string) *flag.FlagSet { return cli.NewFlags(c) }
 
 // parseFlags parses args into fs. It returns done and the exit status when
 // the command should stop: after -h (help on stdout, status 0) or a bad flag.
 func parseFlags(c *command, fs *flag.FlagSet, args []string) (done bool, status int) {
-	err := fs.Parse(args)
-	switch {
-	case err == nil:
-		return false, 0
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Print(c.help)
-		return true, exitOK
-	default:
-		return true, usageError(c.name, "%v", err)
-	}
+	return cli.ParseFlags(fs, args, c.name, c.help)
 }
 
 // segmentFlag registers --segment on fs.
@@ -233,165 +209,50 @@ func checkObjectName(name string) error {
 	return nil
 }
 
-// guard holds the options lock and sem share: how long to wait, and what to
-// say and return when the wait fails.
+// guard holds the options lock and sem share: how long to wait, what to
+// say and return when the wait fails (cli.Guard), and the segment.
 type guard struct {
-	wait     seconds
-	nowait   bool
-	conflict int
-	verbose  bool
-	segment  *string
+	cli.Guard
+	segment *string
+	etcd    *string
 }
 
 func (g *guard) register(fs *flag.FlagSet) {
-	g.wait = -1
-	fs.Var(&g.wait, "w", "")
-	fs.Var(&g.wait, "timeout", "")
-	fs.BoolVar(&g.nowait, "n", false, "")
-	fs.BoolVar(&g.nowait, "nonblock", false, "")
-	fs.IntVar(&g.conflict, "E", exitConflict, "")
-	fs.IntVar(&g.conflict, "conflict-exit-code", exitConflict, "")
-	fs.BoolVar(&g.verbose, "v", false, "")
-	fs.BoolVar(&g.verbose, "verbose", false, "")
+	g.Register(fs)
 	g.segment = segmentFlag(fs)
+	g.etcd = fs.String("etcd", "", "")
 }
+
+// clusterBuild is what a user of --etcd is told to install.
+const clusterBuild = `--etcd ENDPOINTS needs the pshared of the cluster module, which this
+build leaves out so that it does not depend on etcd. From a clone of
+github.com/processshared/processshared:
+  (cd cluster && go install ./cmd/pshared)`
 
 // parse parses [OPTION...] NAME [OPTION...] [--] COMMAND [ARG...].
 func (g *guard) parse(c *command, fs *flag.FlagSet, args []string) (name string, argv []string, done bool, status int) {
-	if done, status := parseFlags(c, fs, args); done {
-		return "", nil, true, status
+	name, argv, done, status = g.Parse(fs, args, c.name, c.help, checkObjectName)
+	if !done && *g.etcd != "" {
+		return "", nil, true, usageError(c.name, "%s", clusterBuild)
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return "", nil, true, usageError(c.name, "missing NAME and COMMAND")
-	}
-	name, rest = rest[0], rest[1:]
-	if len(rest) > 0 && len(rest[0]) > 1 && rest[0][0] == '-' && rest[0] != "--" {
-		if done, status := parseFlags(c, fs, rest); done { // options after NAME
-			return "", nil, true, status
-		}
-		rest = fs.Args()
-	} else if len(rest) > 0 && rest[0] == "--" {
-		rest = rest[1:]
-	}
-	if len(rest) == 0 {
-		return "", nil, true, usageError(c.name, "missing COMMAND after NAME %q", name)
-	}
-	if err := checkObjectName(name); err != nil {
-		return "", nil, true, usageError(c.name, "%v", err)
-	}
-	if g.conflict < 0 || g.conflict > 255 {
-		return "", nil, true, usageError(c.name, "-E %d: want an exit status from 0 to 255", g.conflict)
-	}
-	if g.wait == 0 {
-		g.nowait = true
-	}
-	return name, rest, false, 0
+	return name, argv, done, status
 }
 
 // deadline returns the end of the wait, if it has one.
-func (g *guard) deadline() (time.Time, bool) {
-	if g.wait < 0 {
-		return time.Time{}, false
-	}
-	return time.Now().Add(time.Duration(float64(g.wait) * float64(time.Second))), true
-}
+func (g *guard) deadline() (time.Time, bool) { return g.Deadline() }
 
 // busy reports a failed wait (with -v) and returns the conflict status.
-func (g *guard) busy(format string, args ...any) int {
-	if g.verbose {
-		fmt.Fprintf(os.Stderr, "pshared: "+format+"\n", args...)
-	}
-	return g.conflict
-}
+func (g *guard) busy(format string, args ...any) int { return g.Busy(format, args...) }
 
-func (g *guard) say(format string, args ...any) {
-	if g.verbose {
-		fmt.Fprintf(os.Stderr, "pshared: "+format+"\n", args...)
-	}
-}
-
-// seconds is a flag value: a non-negative number of seconds, -1 if unset.
-type seconds float64
-
-func (s *seconds) String() string { return strconv.FormatFloat(float64(*s), 'g', -1, 64) }
-
-func (s *seconds) Set(v string) error {
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1e9 {
-		return fmt.Errorf("want a number of seconds, at least 0")
-	}
-	*s = seconds(f)
-	return nil
-}
+func (g *guard) say(format string, args ...any) { g.Say(format, args...) }
 
 // lookCommand finds the program argv[0] names, before anything is locked, as
 // a shell would: 127 if it does not exist, 126 if it cannot be executed.
-func lookCommand(argv []string) (path string, status int) {
-	path, err := exec.LookPath(argv[0])
-	if errors.Is(err, exec.ErrDot) {
-		err = nil // found through "." in PATH: a shell would run it
-	}
-	switch {
-	case err == nil:
-		return path, exitOK
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		fmt.Fprintf(os.Stderr, "pshared: %s: command not found\n", argv[0])
-		return "", exitNotFound
-	default:
-		fmt.Fprintf(os.Stderr, "pshared: %s: cannot execute: %v\n", argv[0], errors.Unwrap(err))
-		return "", exitCannotRun
-	}
-}
+func lookCommand(argv []string) (path string, status int) { return cli.LookCommand(argv) }
 
-// runCommand runs the program at path with argv, connected to pshared's
-// standard input, output and error, and returns its exit status (128+N if a
-// signal N killed it).
-//
-// SIGTERM and SIGHUP sent to pshared are passed on to the command; SIGINT
-// and SIGQUIT, which a terminal sends to the whole foreground process group,
-// reach it without help, and pshared waits for it to exit. If pshared itself
-// is killed, the kernel kills the command (PR_SET_PDEATHSIG), so that no
-// command keeps running unprotected after its lock passed to another
-// process; the command's own children are not covered.
-// The death signal is tied to the thread that started the child
-// (golang/go#27505): that thread is locked and outlives the child.
+// runCommand runs the program at path with argv and returns its exit
+// status; see cli.RunCommand.
 func runCommand(path string, argv []string) int {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        argv,
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		SysProcAttr: deathSignal(),
-	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
-	defer func() { signal.Stop(sigs); close(sigs) }()
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "pshared: %s: %v\n", argv[0], err)
-		if errors.Is(err, fs.ErrNotExist) {
-			return exitNotFound
-		}
-		return exitCannotRun
-	}
-	go func() {
-		for s := range sigs {
-			if s == syscall.SIGTERM || s == syscall.SIGHUP {
-				cmd.Process.Signal(s)
-			}
-		}
-	}()
-	cmd.Wait()
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	switch {
-	case !ok:
-		return cmd.ProcessState.ExitCode()
-	case ws.Signaled():
-		return 128 + int(ws.Signal())
-	default:
-		return ws.ExitStatus()
-	}
+	status, _ := cli.RunCommand(path, argv, nil)
+	return status
 }

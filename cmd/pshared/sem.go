@@ -87,7 +87,7 @@ func runSem(c *command, args []string) int {
 		return failf("sem %q: %v", name, err)
 	}
 	start := time.Now()
-	if g.nowait {
+	if g.NoWait {
 		if !sem.TryAcquire(1) {
 			return g.busy("sem %q: all %d permits are taken", name, *jobs)
 		}
@@ -101,7 +101,7 @@ func runSem(c *command, args []string) int {
 		switch err := sem.Acquire(ctx, 1); {
 		case err == nil:
 		case errors.Is(err, context.DeadlineExceeded):
-			return g.busy("timed out after %vs: sem %q: all %d permits are taken", g.wait.String(), name, *jobs)
+			return g.busy("timed out after %vs: sem %q: all %d permits are taken", g.Wait.String(), name, *jobs)
 		default:
 			return failf("sem %q: %v", name, err)
 		}

@@ -1,6 +1,6 @@
 //go:build !freebsd && !linux
 
-package main
+package cli
 
 import "syscall"
 
