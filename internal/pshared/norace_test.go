@@ -1,5 +1,5 @@
 //go:build (darwin || freebsd || linux) && !race
 
-package main
+package pshared
 
 const raceEnabled = false
