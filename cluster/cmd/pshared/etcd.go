@@ -36,6 +36,12 @@ const etcdHelp = `  -etcd ENDPOINTS        etcd's client URLs, comma-separated (
   -password PASSWORD     NAME's password, if -user has none
 `
 
+// command is lock or sem: its name and the text of its -h.
+type command struct {
+	name string
+	help string
+}
+
 // etcdFlags are the connection options, as etcdctl spells them.
 type etcdFlags struct {
 	endpoints, prefix  string
@@ -46,7 +52,8 @@ type etcdFlags struct {
 }
 
 func (e *etcdFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&e.endpoints, "etcd", os.Getenv("PSHARED_ETCD"), "")
+	fs.StringVar(&e.endpoints, "etcd", "", "")
+	fs.String("segment", "", "") // the local forms' option, parsed here too
 	fs.StringVar(&e.prefix, "prefix", cluster.DefaultPrefix, "")
 	e.ttl = cli.Seconds(cluster.DefaultTTL.Seconds())
 	fs.Var(&e.ttl, "ttl", "")
@@ -63,8 +70,6 @@ func (e *etcdFlags) register(fs *flag.FlagSet) {
 // check returns a usage error for options that cannot work.
 func (e *etcdFlags) check() error {
 	switch {
-	case e.endpoints == "":
-		return errors.New("--etcd ENDPOINTS is required (this is the cluster build of pshared; the root module's pshared has the machine-local locks)")
 	case e.ttl < 1:
 		return fmt.Errorf("--ttl %v: want at least 1 second", e.ttl.String())
 	case (e.cert == "") != (e.key == ""):

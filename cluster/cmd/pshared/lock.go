@@ -13,9 +13,7 @@ import (
 )
 
 var lockCmd = &command{
-	name:    "lock",
-	summary: "run a command while holding a mutex kept in etcd (like etcdctl lock)",
-	run:     runLock,
+	name: "lock",
 	help: `Usage: pshared lock --etcd ENDPOINTS [-w SECONDS | -n] [-E CODE] [-v] [ETCD OPTIONS] NAME [--] COMMAND [ARG...]
 
 Run COMMAND while holding the mutex NAME, kept in etcd: of all the
@@ -32,6 +30,10 @@ may take the lock: COMMAND gets SIGTERM at once (SIGKILL 10 s later) and
 pshared exits 4. If pshared itself is killed while COMMAND runs, COMMAND
 is killed too (SIGKILL).
 
+Without --etcd, pshared lock is the machine-wide lock, kept in shared
+memory, with the same options and --segment (as in the root module's
+pshared).
+
 Options:
   -w, -timeout SECONDS   give up after SECONDS (fractions allowed) if the
                          mutex is still held; 0 is -n
@@ -40,7 +42,7 @@ Options:
                          exit status when giving up (default 1)
   -v, -verbose           say on stderr why it gave up, and how long it waited
 ` + etcdHelp + `Options may also follow NAME, before COMMAND. Long options take one or two
-dashes (-etcd, --etcd). $PSHARED_ETCD is the default of --etcd.
+dashes (-etcd, --etcd).
 
 Examples:
   # one deploy at a time across the fleet; wait at most 10 minutes
@@ -60,7 +62,8 @@ Exit status:
 `,
 }
 
-func runLock(c *command, args []string) int {
+func etcdLock(args []string) (int, bool) {
+	c := lockCmd
 	fs := cli.NewFlags(c.name)
 	var g cli.Guard
 	g.Register(fs)
@@ -68,11 +71,18 @@ func runLock(c *command, args []string) int {
 	e.register(fs)
 	name, argv, done, status := g.Parse(fs, args, c.name, c.help, checkName)
 	if done {
-		return status
+		return status, true
+	}
+	if e.endpoints == "" {
+		return 0, false // the machine-local lock
 	}
 	if err := e.check(); err != nil {
-		return cli.UsageError(c.name, "%v", err)
+		return cli.UsageError(c.name, "%v", err), true
 	}
+	return lockEtcd(&g, &e, name, argv), true
+}
+
+func lockEtcd(g *cli.Guard, e *etcdFlags, name string, argv []string) int {
 	path, status := cli.LookCommand(argv)
 	if status != cli.ExitOK {
 		return status
@@ -88,7 +98,7 @@ func runLock(c *command, args []string) int {
 		return cli.Failf("lock %q: %v", name, err)
 	}
 	start := time.Now()
-	ctx, interrupted, stop := waitContext(&g)
+	ctx, interrupted, stop := waitContext(g)
 	var ok bool
 	if g.NoWait {
 		ok, err = m.TryLockContext(ctx)

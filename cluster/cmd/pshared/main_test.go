@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/processshared/processshared/cluster/internal/etcdtest"
+	"github.com/processshared/processshared/internal/shmtest"
 )
 
 // binDir holds the pshared binary the tests run, built once by TestMain
@@ -42,11 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// env starts an etcd for the test and returns the environment that points
-// pshared at it (PSHARED_ETCD) with a key prefix of the test's own.
+// env starts an etcd for the test and returns the environment the tests'
+// scripts use: $ETCD, its endpoint, and $PFX, a key prefix of the test's
+// own.
 func env(t *testing.T) []string {
 	ep := etcdtest.Single(t)
-	return []string{"PSHARED_ETCD=" + ep, "PFX=/pstest/" + t.Name() + "/"}
+	return []string{"ETCD=" + ep, "PFX=/pstest/" + t.Name() + "/"}
 }
 
 // shell returns a command that runs script with sh -c, in dir, pshared on
@@ -130,7 +132,7 @@ func TestLockExclusive(t *testing.T) {
 	dir := t.TempDir()
 	sh(t, dir, env, `
 		for i in 1 2 3 4; do
-			(pshared lock --prefix "$PFX" L -- sh -c 'echo "start $$" >> out; sleep 0.05; echo "end $$" >> out' || echo "fail $?" >> out) &
+			(pshared lock --etcd "$ETCD" --prefix "$PFX" L -- sh -c 'echo "start $$" >> out; sleep 0.05; echo "end $$" >> out' || echo "fail $?" >> out) &
 		done
 		wait
 	`).want(t, "4 × pshared lock", 0, "^$")
@@ -156,15 +158,15 @@ func TestLockExclusive(t *testing.T) {
 func TestLockBusy(t *testing.T) {
 	env := env(t)
 	dir := t.TempDir()
-	h := startHolder(t, env, `lock --prefix "$PFX" L`, catCmd)
-	sh(t, dir, env, `pshared lock --prefix "$PFX" -n L -- echo ran`).want(t, "-n", 1, "^$")
-	sh(t, dir, env, `pshared lock --prefix "$PFX" -w 0.2 L -- echo ran`).want(t, "-w 0.2", 1, "^$")
-	sh(t, dir, env, `pshared lock --prefix "$PFX" -w 0 -E 7 -v L -- echo ran`).want(t, "-w 0 -E 7", 7, "held")
+	h := startHolder(t, env, `lock --etcd "$ETCD" --prefix "$PFX" L`, catCmd)
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --prefix "$PFX" -n L -- echo ran`).want(t, "-n", 1, "^$")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --prefix "$PFX" -w 0.2 L -- echo ran`).want(t, "-w 0.2", 1, "^$")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --prefix "$PFX" -w 0 -E 7 -v L -- echo ran`).want(t, "-w 0 -E 7", 7, "held")
 	h.stdin.Close()
 	if err := h.cmd.Wait(); err != nil {
 		t.Fatalf("holder: %v\n%s", err, h.stderr.String())
 	}
-	r := sh(t, dir, env, `pshared lock --prefix "$PFX" -n L -- sh -c 'echo ran; exit 5'`)
+	r := sh(t, dir, env, `pshared lock --etcd "$ETCD" --prefix "$PFX" -n L -- sh -c 'echo ran; exit 5'`)
 	r.want(t, "-n after the holder", 5, "^$")
 	if r.stdout != "ran\n" {
 		t.Fatalf("stdout %q", r.stdout)
@@ -176,15 +178,15 @@ func TestLockBusy(t *testing.T) {
 func TestLockHolderKilled(t *testing.T) {
 	env := env(t)
 	dir := t.TempDir()
-	h := startHolder(t, env, `lock --prefix "$PFX" --ttl 1 L`, catCmd)
+	h := startHolder(t, env, `lock --etcd "$ETCD" --prefix "$PFX" --ttl 1 L`, catCmd)
 	h.cmd.Process.Kill()
 	h.cmd.Wait()
-	r := sh(t, dir, env, `pshared lock --prefix "$PFX" -w 30 L -- echo ran`)
+	r := sh(t, dir, env, `pshared lock --etcd "$ETCD" --prefix "$PFX" -w 30 L -- echo ran`)
 	r.want(t, "lock after the holder was killed", 0, `previous holder \(pid \d+ on its machine\) died while holding it`)
 	if r.stdout != "ran\n" {
 		t.Fatalf("stdout %q", r.stdout)
 	}
-	sh(t, dir, env, `pshared lock --prefix "$PFX" -n L -- true`).want(t, "lock after the repair", 0, "^$")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --prefix "$PFX" -n L -- true`).want(t, "lock after the repair", 0, "^$")
 }
 
 // TestLockLost: a pshared holding the lock is stopped past its TTL; another
@@ -193,10 +195,10 @@ func TestLockHolderKilled(t *testing.T) {
 func TestLockLost(t *testing.T) {
 	env := env(t)
 	dir := t.TempDir()
-	h := startHolder(t, env, `lock --prefix "$PFX" --ttl 1 L`,
+	h := startHolder(t, env, `lock --etcd "$ETCD" --prefix "$PFX" --ttl 1 L`,
 		`sh -c 'trap "echo TERM >> `+dir+`/term; exit 0" TERM; echo ready; while :; do sleep 0.05; done'`)
 	h.cmd.Process.Signal(syscall.SIGSTOP)
-	sh(t, dir, env, `pshared lock --prefix "$PFX" -w 30 L -- echo ran`).want(t, "lock while the holder is stopped", 0, "died while holding it")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --prefix "$PFX" -w 30 L -- echo ran`).want(t, "lock while the holder is stopped", 0, "died while holding it")
 	h.cmd.Process.Signal(syscall.SIGCONT)
 	err := h.cmd.Wait()
 	if code := h.cmd.ProcessState.ExitCode(); code != 4 {
@@ -215,20 +217,37 @@ func TestLockLost(t *testing.T) {
 func TestSem(t *testing.T) {
 	env := env(t)
 	dir := t.TempDir()
-	startHolder(t, env, `sem --prefix "$PFX" -j 2 S`, catCmd)
-	startHolder(t, env, `sem --prefix "$PFX" -j 2 S`, catCmd)
-	sh(t, dir, env, `pshared sem --prefix "$PFX" -j 2 -n S -- echo ran`).want(t, "third -n", 1, "^$")
-	sh(t, dir, env, `pshared sem --prefix "$PFX" -j 3 -n S -- echo ran`).want(t, "-j 3", 3, `has 2 permits, not 3`)
+	startHolder(t, env, `sem --etcd "$ETCD" --prefix "$PFX" -j 2 S`, catCmd)
+	startHolder(t, env, `sem --etcd "$ETCD" --prefix "$PFX" -j 2 S`, catCmd)
+	sh(t, dir, env, `pshared sem --etcd "$ETCD" --prefix "$PFX" -j 2 -n S -- echo ran`).want(t, "third -n", 1, "^$")
+	sh(t, dir, env, `pshared sem --etcd "$ETCD" --prefix "$PFX" -j 3 -n S -- echo ran`).want(t, "-j 3", 3, `has 2 permits, not 3`)
 }
 
 // TestUsage: the exit statuses of what goes wrong before COMMAND runs.
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
-	noEtcd := []string{"PSHARED_ETCD="}
-	sh(t, dir, noEtcd, `pshared lock L -- true`).want(t, "no --etcd", 2, "--etcd ENDPOINTS is required")
-	sh(t, dir, noEtcd, `pshared lock --etcd 127.0.0.1:1 L`).want(t, "no COMMAND", 2, "missing COMMAND")
-	sh(t, dir, noEtcd, `pshared lock --etcd 127.0.0.1:1 L -- no-such-command-here`).want(t, "missing command", 127, "command not found")
-	sh(t, dir, noEtcd, `pshared lock --etcd 127.0.0.1:1 --dial-timeout 0.5 L -- true`).want(t, "etcd unreachable", 3, "127.0.0.1:1")
-	sh(t, dir, noEtcd, `pshared lock --etcd 127.0.0.1:1 --cert x L -- true`).want(t, "--cert alone", 2, "--cert and --key")
-	sh(t, dir, noEtcd, `pshared ls`).want(t, "ls", 2, "cluster build")
+	sh(t, dir, nil, `pshared lock --etcd 127.0.0.1:1 L`).want(t, "no COMMAND", 2, "missing COMMAND")
+	sh(t, dir, nil, `pshared lock --etcd 127.0.0.1:1 L -- no-such-command-here`).want(t, "missing command", 127, "command not found")
+	sh(t, dir, nil, `pshared lock --etcd 127.0.0.1:1 --dial-timeout 0.5 L -- true`).want(t, "etcd unreachable", 3, "127.0.0.1:1")
+	sh(t, dir, nil, `pshared sem --etcd 127.0.0.1:1 --dial-timeout 0.5 S -- true`).want(t, "etcd unreachable", 3, "127.0.0.1:1")
+	sh(t, dir, nil, `pshared lock --etcd 127.0.0.1:1 --cert x L -- true`).want(t, "--cert alone", 2, "--cert and --key")
+	sh(t, dir, nil, `pshared lock --etcd 127.0.0.1:1 --ttl 0.5 L -- true`).want(t, "--ttl 0.5", 2, "at least 1 second")
+	r := sh(t, dir, nil, `pshared lock --etcd x -h`)
+	r.want(t, "-h", 0, "^$")
+	if !strings.Contains(r.stdout, "-cacert FILE") {
+		t.Errorf("lock --etcd -h does not document the TLS options:\n%s", r.stdout)
+	}
+}
+
+// TestLocal: without --etcd, the cluster build is the machine-local
+// pshared.
+func TestLocal(t *testing.T) {
+	seg := shmtest.Name(t)
+	dir := t.TempDir()
+	env := []string{"PSHARED_SEGMENT=" + seg}
+	r := sh(t, dir, env, `pshared lock L -- echo local; pshared sem -j 2 S -- echo sem; pshared ls "$PSHARED_SEGMENT"`)
+	r.want(t, "local lock, sem, ls", 0, "^$")
+	if !strings.Contains(r.stdout, "local\nsem\n") || !strings.Contains(r.stdout, seg) {
+		t.Fatalf("stdout %q", r.stdout)
+	}
 }

@@ -13,9 +13,7 @@ import (
 )
 
 var semCmd = &command{
-	name:    "sem",
-	summary: "run a command when one of N permits kept in etcd is free",
-	run:     runSem,
+	name: "sem",
 	help: `Usage: pshared sem --etcd ENDPOINTS [-j N] [-w SECONDS | -n] [-E CODE] [-v] [ETCD OPTIONS] NAME [--] COMMAND [ARG...]
 
 Run COMMAND when one of the N permits of the semaphore NAME, kept in etcd,
@@ -30,6 +28,9 @@ pshared exits 4.
 
 The semaphore is created on first use with N permits. Every user of NAME
 must give the same N (or exit 3); to change it, use another NAME.
+
+Without --etcd, pshared sem is the machine-wide semaphore, kept in shared
+memory, with the same options and --segment.
 
 Options:
   -j, -jobs N            permits: at most N commands at once (default 1)
@@ -55,7 +56,8 @@ Exit status:
 `,
 }
 
-func runSem(c *command, args []string) int {
+func etcdSem(args []string) (int, bool) {
+	c := semCmd
 	fs := cli.NewFlags(c.name)
 	var g cli.Guard
 	g.Register(fs)
@@ -65,14 +67,21 @@ func runSem(c *command, args []string) int {
 	fs.IntVar(jobs, "jobs", 1, "")
 	name, argv, done, status := g.Parse(fs, args, c.name, c.help, checkName)
 	if done {
-		return status
+		return status, true
+	}
+	if e.endpoints == "" {
+		return 0, false // the machine-local semaphore
 	}
 	if *jobs < 1 || *jobs > 1<<20 {
-		return cli.UsageError(c.name, "-j %d: want at least 1 permit", *jobs)
+		return cli.UsageError(c.name, "-j %d: want at least 1 permit", *jobs), true
 	}
 	if err := e.check(); err != nil {
-		return cli.UsageError(c.name, "%v", err)
+		return cli.UsageError(c.name, "%v", err), true
 	}
+	return semEtcd(&g, &e, name, argv, *jobs), true
+}
+
+func semEtcd(g *cli.Guard, e *etcdFlags, name string, argv []string, jobs int) int {
 	path, status := cli.LookCommand(argv)
 	if status != cli.ExitOK {
 		return status
@@ -84,7 +93,7 @@ func runSem(c *command, args []string) int {
 	defer client.Close()
 	defer s.Close()
 	nctx, cancel := context.WithTimeout(context.Background(), s.TTL())
-	sem, err := cluster.NewSemaphore(nctx, s, name, *jobs)
+	sem, err := cluster.NewSemaphore(nctx, s, name, jobs)
 	cancel()
 	if errors.Is(err, ps.ErrMismatch) {
 		return cli.Failf("sem %q: %v: use that -j, or another NAME", name, err)
@@ -93,7 +102,7 @@ func runSem(c *command, args []string) int {
 		return cli.Failf("sem %q: %v", name, err)
 	}
 	start := time.Now()
-	ctx, interrupted, stop := waitContext(&g)
+	ctx, interrupted, stop := waitContext(g)
 	var ok bool
 	if g.NoWait {
 		ok, err = sem.TryAcquireContext(ctx, 1)
@@ -113,9 +122,9 @@ func runSem(c *command, args []string) int {
 	switch {
 	case ok:
 	case err == nil:
-		return g.Busy("sem %q: all %d permits are taken", name, *jobs)
+		return g.Busy("sem %q: all %d permits are taken", name, jobs)
 	case errors.Is(err, context.DeadlineExceeded):
-		return g.Busy("timed out after %vs: sem %q: all %d permits are taken", g.Wait.String(), name, *jobs)
+		return g.Busy("timed out after %vs: sem %q: all %d permits are taken", g.Wait.String(), name, jobs)
 	default:
 		return cli.Failf("sem %q: %v", name, err)
 	}
