@@ -12,9 +12,20 @@ import (
 
 // BenchmarkMutexUncontended is one uncontended Lock+Unlock of the cluster
 // Mutex and of etcd's concurrency.Mutex, on the same embedded single-node
-// server (with fsync, as in production), in one run.
+// server (with fsync, as in production), in one run. The disk's fsync
+// dominates, and varies by a factor of 2 or more between rounds here.
 func BenchmarkMutexUncontended(b *testing.B) {
-	ep := etcdtest.SingleFsync(b)
+	benchUncontended(b, etcdtest.SingleFsync(b))
+}
+
+// BenchmarkMutexUncontendedNoFsync is BenchmarkMutexUncontended on a
+// server that does not fsync: what is left is the protocol (round trips,
+// transaction sizes, the client), which the two differ in.
+func BenchmarkMutexUncontendedNoFsync(b *testing.B) {
+	benchUncontended(b, etcdtest.Single(b))
+}
+
+func benchUncontended(b *testing.B, ep string) {
 	cli := etcdtest.Client(b, ep)
 	ctx := context.Background()
 	// Rounds alternate the two, so that both see the same server, disk
