@@ -263,7 +263,21 @@ func (m *Mutex) lock(ctx context.Context, wait bool) (bool, error) {
 		// (and may have been applied: join finds the key if it was).
 		return m.lockSlow(ctx, wait)
 	default:
+		// The transaction may have been applied before ctx ended it.
+		m.cleanup()
 		return false, m.stopErr(ctx, ctx, err)
+	}
+}
+
+// cleanup removes this session's key of a lock call that failed before it
+// knew the key's revision (a join or fast path whose reply did not come):
+// the local lock is held and m is not, so a key there is that call's.
+func (m *Mutex) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), m.s.ttl)
+	defer cancel()
+	resp, err := m.s.cli.Get(ctx, m.myKey)
+	if err == nil && len(resp.Kvs) > 0 {
+		m.leave(resp.Kvs[0].CreateRevision)
 	}
 }
 
@@ -300,6 +314,7 @@ func (m *Mutex) lockSlow(ctx context.Context, wait bool) (ok bool, err error) {
 			break
 		}
 		if !transient(wctx, err) || m.s.retry(wctx, attempt) != nil {
+			m.cleanup()
 			return false, m.stopErr(ctx, wctx, err)
 		}
 	}

@@ -148,6 +148,8 @@ func (m *Semaphore) acquire(ctx context.Context, n int, wait bool) (ok bool, err
 			break
 		}
 		if !transient(wctx, err) || m.s.retry(wctx, attempt) != nil {
+			// The put may have been applied: the key is this call's own.
+			m.leave(key, 0)
 			return false, m.stopErr(ctx, wctx, err)
 		}
 	}
@@ -207,11 +209,16 @@ func (m *Semaphore) stopErr(ctx, wctx context.Context, err error) error {
 	return fmt.Errorf("processshared: cluster: semaphore %q: %w", m.name, err)
 }
 
-// leave deletes the key of a failed Acquire, at the best effort: if it
-// cannot, the key goes with the lease.
+// leave deletes the key of a failed Acquire (with create revision rev, or
+// whatever it has if rev is 0: no other call uses the key's name), at the
+// best effort: if it cannot, the key goes with the lease.
 func (m *Semaphore) leave(key string, rev int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.s.ttl)
 	defer cancel()
+	if rev == 0 {
+		m.s.cli.Delete(ctx, key)
+		return
+	}
 	m.s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).Then(clientv3.OpDelete(key)).Commit()
 }
 
