@@ -5,11 +5,11 @@
 //
 // Use the root package when every process runs on one machine: its locks
 // cost nanoseconds and see a death within about 86 µs. Use this one when
-// they do not: a lock costs a round trip to etcd and a disk write (about
-// 1.3 ms on a single local node), and a death is seen only when the dead
-// process's lease expires. Code that takes a ps.RobustLocker (LockContext,
-// Unlock, Consistent, MarkConsistent) or a ps.Weighted (Acquire, TryAcquire,
-// Release) runs against either.
+// they do not: Lock and Unlock cost a round trip to etcd and a disk write
+// each (about 1.5–2 ms the pair on a local single node), and a death is
+// seen only when the dead process's lease expires. Code that takes a
+// ps.RobustLocker (LockContext, Unlock, Consistent, MarkConsistent) or a
+// ps.Weighted (Acquire, TryAcquire, Release) runs against either.
 //
 // # Sessions
 //
