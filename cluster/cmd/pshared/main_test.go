@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -250,4 +251,33 @@ func TestLocal(t *testing.T) {
 	if !strings.Contains(r.stdout, "local\nsem\n") || !strings.Contains(r.stdout, seg) {
 		t.Fatalf("stdout %q", r.stdout)
 	}
+}
+
+// TestAuth: against an etcd with authentication on, --user NAME:PASSWORD
+// (or --user NAME --password PASSWORD) gets in, and no user is refused
+// with status 3.
+func TestAuth(t *testing.T) {
+	ep := etcdtest.Single(t)
+	cli := etcdtest.Client(t, ep)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.UserAdd(ctx, "root", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := []string{"ETCD=" + ep}
+	r := sh(t, dir, env, `pshared lock --etcd "$ETCD" --user root:secret L -- echo in`)
+	r.want(t, "--user root:secret", 0, "^$")
+	if r.stdout != "in\n" {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --user root --password secret L -- true`).want(t, "--user --password", 0, "^$")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --dial-timeout 2 L -- echo in`).want(t, "no user", 3, "user name is empty|permission denied|authentication")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --dial-timeout 2 --user root:wrong L -- echo in`).want(t, "wrong password", 3, "authentication failed")
 }
