@@ -278,6 +278,6 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("stdout %q", r.stdout)
 	}
 	sh(t, dir, env, `pshared lock --etcd "$ETCD" --user root --password secret L -- true`).want(t, "--user --password", 0, "^$")
-	sh(t, dir, env, `pshared lock --etcd "$ETCD" --dial-timeout 2 L -- echo in`).want(t, "no user", 3, "user name is empty|permission denied|authentication")
-	sh(t, dir, env, `pshared lock --etcd "$ETCD" --dial-timeout 2 --user root:wrong L -- echo in`).want(t, "wrong password", 3, "authentication failed")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --dial-timeout 20 L -- echo in`).want(t, "no user", 3, "user name is empty|permission denied|authentication")
+	sh(t, dir, env, `pshared lock --etcd "$ETCD" --dial-timeout 20 --user root:wrong L -- echo in`).want(t, "wrong password", 3, "authentication failed")
 }

@@ -52,6 +52,7 @@ func (m Member) Config(initial string, noFsync bool) (*embed.Config, error) {
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = noFsync
+	cfg.BcryptCost = 4 // bcrypt.MinCost: tests that turn auth on need no strong hashes, and -race makes them slow
 	return cfg, nil
 }
 
