@@ -1,9 +1,0 @@
-//go:build !freebsd && !linux
-
-package main
-
-import "syscall"
-
-// deathSignal returns nil: this system has no parent-death signal, so a
-// command keeps running if pshared is killed.
-func deathSignal() *syscall.SysProcAttr { return nil }

@@ -1,5 +1,0 @@
-//go:build (darwin || freebsd || linux) && !race
-
-package main
-
-const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build (darwin || freebsd || linux) && race
+
+package pshared
+
+const raceEnabled = true
