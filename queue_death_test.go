@@ -44,7 +44,9 @@ func TestQueueProducerKilled(t *testing.T) {
 			}
 		}
 	}
-	seg := create(t, 4<<20, nil)
+	// A slot per child: where no kernel marks deaths, the table entries of
+	// dead children are not reclaimed.
+	seg := create(t, 4<<20, &ps.Options{MaxProcesses: trials + 8})
 	q := queue(t, seg, "q", 8, maxSize)
 	r := rand.New(rand.NewPCG(1, 1))
 	buf := make([]byte, 0, maxSize)
