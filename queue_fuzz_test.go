@@ -66,14 +66,14 @@ func FuzzQueueMemory(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(uint16(0), []byte{})
-	f.Add(uint16(128), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})   // tail
-	f.Add(uint16(256), []byte{0x08, 0, 0, 0, 0, 0x10, 0, 0})                     // head
-	f.Add(uint16(256), []byte{0x09, 0, 0, 0, 0, 0x01, 0, 0})                     // head, unaligned
-	f.Add(uint16(136), []byte{1, 0, 0, 0})                                       // closed
-	f.Add(uint16(64), []byte{1, 0, 0, 0})                                        // producers' lock
-	f.Add(uint16(192), []byte{0x05, 0, 0, 0x80})                                 // consumers' lock
-	f.Add(uint16(320), []byte{0, 0, 0, 0x80})                                    // recvWord
-	f.Add(uint16(576), []byte{0xf0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})   // a record length
+	f.Add(uint16(128), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})    // tail
+	f.Add(uint16(256), []byte{0x08, 0, 0, 0, 0, 0x10, 0, 0})                      // head
+	f.Add(uint16(256), []byte{0x09, 0, 0, 0, 0, 0x01, 0, 0})                      // head, unaligned
+	f.Add(uint16(136), []byte{1, 0, 0, 0})                                        // closed
+	f.Add(uint16(64), []byte{1, 0, 0, 0})                                         // producers' lock
+	f.Add(uint16(192), []byte{0x05, 0, 0, 0x80})                                  // consumers' lock
+	f.Add(uint16(320), []byte{0, 0, 0, 0x80})                                     // recvWord
+	f.Add(uint16(576), []byte{0xf0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})    // a record length
 	f.Add(uint16(576+16), []byte{0xff, 0xff, 0xff, 0xff, 0x20, 0x00, 0x00, 0x00}) // a wrap marker
 	f.Fuzz(func(t *testing.T, at uint16, data []byte) {
 		if _, err := syscall.Pwrite(fd, valid, info.Offset); err != nil {
