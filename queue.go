@@ -428,7 +428,7 @@ func (q *Queue) send(ctx context.Context, p []byte, block bool) (sent bool, err 
 		if ok, err := q.trySend(ctx, p, rec); ok || err != nil {
 			return ok, err
 		}
-		if err := q.wait(ctx, q.sendW, func() bool { return q.hasRoom(rec) }); err != nil { // step: queue.send.load_word, queue.send.set_sleepers, queue.send.recheck
+		if err := q.wait(ctx, q.sendW, func() bool { return q.hasRoom(rec) }); err != nil {
 			return false, err
 		}
 	}
@@ -466,7 +466,7 @@ func (q *Queue) trySend(ctx context.Context, p []byte, rec uint64) (bool, error)
 	}
 	atomic.StoreUint64(q.tail, (t>>qOffBits+1)<<qOffBits|end) // step: queue.send.commit
 	q.plock.unlock()                                          // step: queue.send.unlock
-	wakeWord(q.recvW)                                         // step: queue.send.load_waiters, queue.send.clear_sleepers, queue.send.wake
+	wakeWord(q.recvW)
 	return true, nil
 }
 
@@ -474,12 +474,12 @@ func (q *Queue) trySend(ctx context.Context, p []byte, rec uint64) (bool, error)
 // (qSleepers), bumping its sequence; otherwise it makes no system call.
 func wakeWord(w *uint32) {
 	for {
-		v := atomic.LoadUint32(w)
+		v := atomic.LoadUint32(w) // step: queue.send.load_waiters, queue.recv.load_waiters
 		if v&qSleepers == 0 {
 			return
 		}
-		if atomic.CompareAndSwapUint32(w, v, (v+1)&qSeqMask) {
-			wakeAll(w)
+		if atomic.CompareAndSwapUint32(w, v, (v+1)&qSeqMask) { // step: queue.send.clear_sleepers, queue.recv.clear_sleepers
+			wakeAll(w) // step: queue.send.wake, queue.recv.wake
 			return
 		}
 	}
@@ -495,18 +495,18 @@ func wakeWord(w *uint32) {
 // has taken no wake-up another needed: it passes nothing on.
 func (q *Queue) wait(ctx context.Context, w *uint32, ready func() bool) error {
 	for {
-		v := atomic.LoadUint32(w)
+		v := atomic.LoadUint32(w) // step: queue.send.load_word, queue.recv.load_word
 		if v&qSleepers == 0 {
-			if !atomic.CompareAndSwapUint32(w, v, v|qSleepers) {
+			if !atomic.CompareAndSwapUint32(w, v, v|qSleepers) { // step: queue.send.set_sleepers, queue.recv.set_sleepers
 				continue
 			}
 			v |= qSleepers
 		}
-		lives, ok, poll := q.s.watchOthers(nil, 0)
+		lives, ok, poll := q.s.watchOthers(nil, 0) // wait.watch.cas for each
 		if !ok {
 			continue
 		}
-		if ready() {
+		if ready() { // step: queue.send.recheck, queue.recv.recheck
 			return nil
 		}
 		return q.s.sleep(ctx, w, v, lives, poll)
@@ -602,7 +602,7 @@ func (q *Queue) recv(ctx context.Context, f func([]byte) error, block bool) (got
 		if ok, err := q.tryRecv(ctx, f); ok || err != nil {
 			return ok, err
 		}
-		if err := q.wait(ctx, q.recvW, q.hasMessage); err != nil { // step: queue.recv.load_word, queue.recv.set_sleepers, queue.recv.recheck
+		if err := q.wait(ctx, q.recvW, q.hasMessage); err != nil {
 			return false, err
 		}
 	}
@@ -666,8 +666,8 @@ func (q *Queue) tryRecv(ctx context.Context, f func([]byte) error) (got bool, er
 	}
 	atomic.StoreUint64(q.head, (h>>qOffBits+1)<<qOffBits|end) // step: queue.recv.commit
 	locked = false
-	q.clock.unlock()  // step: queue.recv.unlock
-	wakeWord(q.sendW) // step: queue.recv.load_waiters, queue.recv.clear_sleepers, queue.recv.wake
+	q.clock.unlock() // step: queue.recv.unlock
+	wakeWord(q.sendW)
 	return true, nil
 }
 
