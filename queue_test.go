@@ -406,3 +406,37 @@ func TestQueueHammer(t *testing.T) {
 		t.Fatalf("%d messages not received exactly once", bad)
 	}
 }
+
+// TestQueueInspect: Inspect reports a queue's length, capacity, end of
+// stream, and the goroutines blocked in Send and Recv.
+func TestQueueInspect(t *testing.T) {
+	s := create(t, 1<<16, nil)
+	q := queue(t, s, "q", 2, 8)
+	e := queue(t, s, "e", 2, 8)
+	q.Send([]byte("a"))
+	q.Send([]byte("b"))
+	waitS := mustBlock(t, "Send", func() { q.Send([]byte("c")) })
+	waitR := mustBlock(t, "Recv", func() { e.Recv() })
+	si, err := s.Inspect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, es := objectState(t, si, "q").Queue, objectState(t, si, "e").Queue
+	if qs == nil || es == nil {
+		t.Fatalf("no queue state: %+v %+v", qs, es)
+	}
+	if qs.Len != 2 || qs.Cap != 2 || qs.Senders != 1 || qs.Receivers != 0 || qs.Closed {
+		t.Errorf("full queue: %+v", *qs)
+	}
+	if es.Len != 0 || es.Receivers != 1 || es.Senders != 0 {
+		t.Errorf("empty queue: %+v", *es)
+	}
+	q.Recv()
+	waitS()
+	e.Close()
+	waitR()
+	si, _ = s.Inspect()
+	if es := objectState(t, si, "e").Queue; !es.Closed || es.Receivers != 0 {
+		t.Errorf("closed queue: %+v", *es)
+	}
+}

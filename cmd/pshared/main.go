@@ -4,6 +4,9 @@
 //
 //	pshared lock [-w SECONDS] [-n] [-E CODE] NAME -- COMMAND...
 //	pshared sem [-j N] [-w SECONDS] [-n] [-E CODE] NAME -- COMMAND...
+//	pshared send [-0] [-w SECONDS] [-n] NAME [MSG...]
+//	pshared recv [-n COUNT] [-w SECONDS] [-0] NAME
+//	pshared close NAME
 //	pshared ls [--json] [PATTERN...]
 //	pshared inspect [--json] NAME
 //	pshared rm [-f] NAME... | pshared rm --stale [PATTERN...]
@@ -57,7 +60,7 @@ type command struct {
 }
 
 // commands lists the subcommands, a file each, in the order help shows them.
-var commands = []*command{lockCmd, semCmd, lsCmd, inspectCmd, rmCmd, demoCmd}
+var commands = []*command{lockCmd, semCmd, sendCmd, recvCmd, closeCmd, lsCmd, inspectCmd, rmCmd, demoCmd}
 
 func lookup(name string) *command {
 	for _, c := range commands {
@@ -74,6 +77,9 @@ of the processshared segments in /dev/shm.
 Usage:
   pshared lock [-w SECONDS] [-n] [-E CODE] NAME [--] COMMAND [ARG...]
   pshared sem [-j N] [-w SECONDS] [-n] [-E CODE] NAME [--] COMMAND [ARG...]
+  pshared send [-0] [-w SECONDS] [-n] NAME [MSG...]
+  pshared recv [-n COUNT] [-w SECONDS] [-0] NAME
+  pshared close NAME
   pshared ls [--json] [PATTERN...]
   pshared inspect [--json] NAME
   pshared rm [-f] NAME...
@@ -315,6 +321,8 @@ func (g *guard) say(format string, args ...any) {
 type seconds float64
 
 func (s *seconds) String() string { return strconv.FormatFloat(float64(*s), 'g', -1, 64) }
+
+func (s seconds) duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
 
 func (s *seconds) Set(v string) error {
 	f, err := strconv.ParseFloat(v, 64)
