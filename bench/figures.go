@@ -35,6 +35,12 @@ func figures() []figure {
 	for _, s := range objectSizes {
 		figs = append(figs, figure{"sock_" + s.name, sockObject(s.n)})
 	}
+	for _, s := range onewaySizes {
+		figs = append(figs,
+			figure{"ps_queue_oneway_" + s.name, psQueueOneway(s.n)},
+			figure{"sock_oneway_" + s.name, fdOneway(s.n, "sock")},
+			figure{"pipe_oneway_" + s.name, fdOneway(s.n, "pipe")})
+	}
 	return append(figs,
 		figure{"go_sync_mutex_uncontended", goSyncMutexUncontended},
 		figure{"go_chan_pingpong", goChanPingPong},
