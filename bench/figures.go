@@ -39,7 +39,10 @@ func figures() []figure {
 		figs = append(figs,
 			figure{"ps_queue_oneway_" + s.name, psQueueOneway(s.n)},
 			figure{"sock_oneway_" + s.name, fdOneway(s.n, "sock")},
-			figure{"pipe_oneway_" + s.name, fdOneway(s.n, "pipe")})
+			figure{"pipe_oneway_" + s.name, fdOneway(s.n, "pipe")},
+			figure{"c_mq_oneway_" + s.name, cMqOneway("c_mq_oneway_"+s.name, s.n)},
+			figure{"go_chan_oneway_" + s.name, goChanOneway(s.n)},
+			figure{"memmove_" + s.name, memmoveFloor(s.n)})
 	}
 	return append(figs,
 		figure{"go_sync_mutex_uncontended", goSyncMutexUncontended},

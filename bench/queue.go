@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -30,11 +31,17 @@ import (
 var onewaySizes = []struct {
 	name string
 	n    int
-}{{"64b", 64}, {"4k", 4 << 10}, {"64k", 64 << 10}, {"1m", 1 << 20}, {"4m", 4 << 20}}
+}{{"64b", 64}, {"4k", 4 << 10}, {"64k", 64 << 10}, {"1m", 1 << 20}, {"4m", 4 << 20}, {"64m", 64 << 20}}
 
 // queueCap is the capacity of the benchmark's queue for messages of n
-// bytes: 256 small ones, about 16 MiB of large ones, at least 4.
-func queueCap(n int) int { return max(4, min(256, (16<<20)/n)) }
+// bytes: 256 small ones, about 16 MiB of large ones, at least 4 (2 of 64
+// MiB: a ring of 192 MiB).
+func queueCap(n int) int {
+	if n >= 64<<20 {
+		return 2
+	}
+	return max(4, min(256, (16<<20)/n))
+}
 
 func psQueueOneway(size int) func(ctx context.Context, cfg *config) result {
 	return func(ctx context.Context, cfg *config) result {
@@ -194,5 +201,73 @@ func init() {
 				return err
 			}
 		}
+	}
+}
+
+//go:embed cpeers/mq_oneway.c
+var mqOnewayC []byte
+
+// cMqOneway is c_mq_oneway_<size>: POSIX mq, at the sizes the system's
+// limits allow (10 messages, as Linux's default msg_max).
+func cMqOneway(name string, size int) func(ctx context.Context, cfg *config) result {
+	return func(ctx context.Context, cfg *config) result {
+		args := []string{"-s", strconv.Itoa(size), "-m", "10", "-d", strconv.FormatInt(cfg.loopDur().Nanoseconds(), 10), "-n", name}
+		return runCPeer(ctx, name, "mq_oneway", mqOnewayC, args)
+	}
+}
+
+// goChanOneway is go_chan_oneway_<size>: the same transfer between two
+// goroutines of one process through a channel of 256 slices: A sends a copy
+// of its slice (a Go user cannot hand over a slice it goes on writing), B
+// copies it into a slice of its own.
+func goChanOneway(size int) func(ctx context.Context, cfg *config) result {
+	return func(ctx context.Context, cfg *config) result {
+		ch := make(chan []byte, 256)
+		done := make(chan [2]uint64)
+		go func() {
+			want := newValue(size)
+			buf := make([]byte, size)
+			var n, bad uint64
+			for m := range ch {
+				copy(buf, m)
+				fillValue(want, n)
+				if checkValue(buf, want, n, n%64 == 0) != nil {
+					bad++
+				}
+				n++
+			}
+			done <- [2]uint64{n, bad}
+		}()
+		val := newValue(size)
+		chunk := max(1, (4<<20)/size)
+		start := time.Now()
+		var i uint64
+		for time.Since(start) < cfg.loopDur() || i < 16 {
+			for range chunk {
+				fillValue(val, i)
+				ch <- append([]byte(nil), val...)
+				i++
+			}
+		}
+		close(ch)
+		r := <-done
+		elapsed := time.Since(start)
+		ns := float64(elapsed.Nanoseconds()) / float64(i)
+		return result{ns, r[0] == i && r[1] == 0, fmt.Sprintf("one-way between 2 goroutines, channel of 256 []byte (a copy sent, copied out), %d bytes; n=%d, %.0f MB/s, contents checked (in-process)", size, i, float64(i)*float64(size)/elapsed.Seconds()/1e6)}
+	}
+}
+
+// memmoveFloor is memmove_<size>: copy of size bytes between two slices of
+// one goroutine, the bandwidth floor of one copy.
+func memmoveFloor(size int) func(ctx context.Context, cfg *config) result {
+	return func(ctx context.Context, cfg *config) result {
+		src, dst := newValue(size), make([]byte, size)
+		ns, n, _ := timedLoop(cfg.loopDur(), max(1, (4<<20)/size), func(k int) error {
+			for range k {
+				copy(dst, src)
+			}
+			return nil
+		})
+		return result{ns, dst[size-1] == src[size-1], fmt.Sprintf("copy() of %d bytes between two slices, 1 goroutine (one copy, in-process floor), n=%d, %.0f MB/s", size, n, float64(size)/ns*1e3)}
 	}
 }
