@@ -22,6 +22,7 @@ const (
 	KindMutex     Kind = 4
 	KindCond      Kind = 5
 	KindSemaphore Kind = 6
+	KindQueue     Kind = 7
 )
 
 func (k Kind) String() string {
@@ -38,6 +39,8 @@ func (k Kind) String() string {
 		return "cond"
 	case KindSemaphore:
 		return "semaphore"
+	case KindQueue:
+		return "queue"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -55,6 +58,8 @@ func describeObject(k Kind, size uint64, param uint32) string {
 			return fmt.Sprintf("a semaphore with no maximum (%d bytes)", size)
 		}
 		return fmt.Sprintf("a semaphore of maximum %d (%d bytes)", param, size)
+	case KindQueue:
+		return fmt.Sprintf("a queue of messages of up to %d bytes (%d bytes)", param, size)
 	case KindBytes:
 		return fmt.Sprintf("a bytes object of %d bytes", size)
 	case KindMutex, KindCond:

@@ -61,6 +61,10 @@ var ErrEmpty = errors.New("processshared: slot is empty")
 // left, or another process overwrote it.
 var ErrChecksum = errors.New("processshared: slot value fails its checksum")
 
+// ErrQueueClosed is returned by a Queue's Send after Close ended the
+// queue's stream.
+var ErrQueueClosed = errors.New("processshared: queue is closed")
+
 // ErrNotInherited is returned by Inherit when the process was not handed the
 // named segment by its parent.
 var ErrNotInherited = errors.New("processshared: segment was not inherited")

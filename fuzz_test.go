@@ -118,6 +118,11 @@ func fuzzImage(f *testing.F) []byte {
 	if err := sl.Store("value"); err != nil {
 		f.Fatal(err)
 	}
+	q, err := ps.NewQueue(s, "q", 2, 32)
+	if err != nil {
+		f.Fatal(err)
+	}
+	q.Send([]byte("queued"))
 	img, err := os.ReadFile(filepath.Join("/dev/shm", s.Name()))
 	if err != nil {
 		f.Fatal(err)
@@ -159,6 +164,9 @@ func useImage(t *testing.T, name string, img []byte) {
 	if sl, err := ps.NewSlot(s, "s", 100); err == nil {
 		var v string
 		sl.Load(&v)
+	}
+	if q, err := ps.NewQueue(s, "q", 2, 32); err == nil {
+		useQueue(q)
 	}
 	if b, err := ps.NewBytes(s, "new", 16); err == nil {
 		b.WriteAt([]byte("x"), 15)

@@ -104,6 +104,7 @@ type ObjectState struct {
 	Semaphore *SemaphoreState
 	Cond      *CondState
 	Slot      *SlotState
+	Queue     *QueueState
 	Err       error // the state could not be read: the object's memory holds garbage
 }
 
@@ -365,6 +366,8 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 		need = semHeld
 	case KindSlot:
 		need = slBufs + 2*alignUp(bufData+uint64(o.Param), objAlign)
+	case KindQueue:
+		need = qWaiting
 	default:
 		return st // Bytes, Array, or a kind this version does not know
 	}
@@ -422,6 +425,8 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			sl.Len = int(min(load32(mem, b+bufLen), o.Param))
 		}
 		st.Slot = sl
+	case KindQueue:
+		st.Queue = s.queueState(off, size)
 	}
 	return st
 }

@@ -35,6 +35,15 @@ func figures() []figure {
 	for _, s := range objectSizes {
 		figs = append(figs, figure{"sock_" + s.name, sockObject(s.n)})
 	}
+	for _, s := range onewaySizes {
+		figs = append(figs,
+			figure{"ps_queue_oneway_" + s.name, psQueueOneway(s.n)},
+			figure{"sock_oneway_" + s.name, fdOneway(s.n, "sock")},
+			figure{"pipe_oneway_" + s.name, fdOneway(s.n, "pipe")},
+			figure{"c_mq_oneway_" + s.name, cMqOneway("c_mq_oneway_"+s.name, s.n)},
+			figure{"go_chan_oneway_" + s.name, goChanOneway(s.n)},
+			figure{"memmove_" + s.name, memmoveFloor(s.n)})
+	}
 	return append(figs,
 		figure{"go_sync_mutex_uncontended", goSyncMutexUncontended},
 		figure{"go_chan_pingpong", goChanPingPong},

@@ -4,8 +4,13 @@
 //
 //	pshared lock [-w SECONDS] [-n] [-E CODE] NAME -- COMMAND...
 //	pshared sem [-j N] [-w SECONDS] [-n] [-E CODE] NAME -- COMMAND...
+//	pshared send [-0] [-w SECONDS] [-n] NAME [MSG...]
+//	pshared recv [-n COUNT] [-w SECONDS] [-0] NAME
+//	pshared close NAME
+//	pshared holder [--segment SEG] NAME
 //	pshared ls [--json] [PATTERN...]
 //	pshared inspect [--json] NAME
+//	pshared top [--once] [-d SECONDS] [SEGMENT]
 //	pshared rm [-f] NAME... | pshared rm --stale [PATTERN...]
 //	pshared demo [sendrecv|incdec|object]
 //

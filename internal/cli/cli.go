@@ -158,6 +158,9 @@ type Seconds float64
 
 func (s *Seconds) String() string { return strconv.FormatFloat(float64(*s), 'g', -1, 64) }
 
+// Duration returns s as a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
+
 // Set parses v.
 func (s *Seconds) Set(v string) error {
 	f, err := strconv.ParseFloat(v, 64)

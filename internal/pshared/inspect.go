@@ -178,6 +178,16 @@ func objectState(o ps.ObjectState) string {
 		return str
 	case o.Cond != nil:
 		return fmt.Sprintf("%d waiting", o.Cond.Waiters)
+	case o.Queue != nil:
+		q := o.Queue
+		str := fmt.Sprintf("%d of %d queued (messages up to %d bytes)", q.Len, q.Cap, o.Param)
+		if q.Senders > 0 || q.Receivers > 0 {
+			str += fmt.Sprintf("; %d blocked sending, %d blocked receiving", q.Senders, q.Receivers)
+		}
+		if q.Closed {
+			str += "; closed"
+		}
+		return str
 	case o.Slot != nil:
 		if !o.Slot.Written {
 			return fmt.Sprintf("empty (capacity %d bytes)", o.Param)
@@ -270,6 +280,16 @@ type jsonObject struct {
 	Semaphore *jsonSemaphore `json:"semaphore,omitempty"`
 	Cond      *jsonCond      `json:"cond,omitempty"`
 	Slot      *jsonSlot      `json:"slot,omitempty"`
+	Queue     *jsonQueue     `json:"queue,omitempty"`
+}
+
+type jsonQueue struct {
+	Len       int  `json:"len"`
+	Cap       int  `json:"cap"`
+	Closed    bool `json:"closed"`
+	Senders   int  `json:"blocked_senders"`
+	Receivers int  `json:"blocked_receivers"`
+	Sleepers  bool `json:"sleepers"`
 }
 
 type jsonMutex struct {
@@ -358,6 +378,10 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 		if sl := o.Slot; sl != nil {
 			jsl := jsonSlot(*sl)
 			jo.Slot = &jsl
+		}
+		if q := o.Queue; q != nil {
+			jq := jsonQueue(*q)
+			jo.Queue = &jq
 		}
 		js.Objects = append(js.Objects, jo)
 	}

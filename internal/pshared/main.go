@@ -43,7 +43,7 @@ type command struct {
 }
 
 // commands lists the subcommands, a file each, in the order help shows them.
-var commands = []*command{lockCmd, semCmd, holderCmd, lsCmd, inspectCmd, topCmd, rmCmd, demoCmd}
+var commands = []*command{lockCmd, semCmd, sendCmd, recvCmd, closeCmd, holderCmd, lsCmd, inspectCmd, topCmd, rmCmd, demoCmd}
 
 func lookup(name string) *command {
 	for _, c := range commands {
@@ -60,6 +60,9 @@ of the processshared segments in /dev/shm.
 Usage:
   pshared lock [-w SECONDS] [-n] [-E CODE] NAME [--] COMMAND [ARG...]
   pshared sem [-j N] [-w SECONDS] [-n] [-E CODE] NAME [--] COMMAND [ARG...]
+  pshared send [-0] [-w SECONDS] [-n] NAME [MSG...]
+  pshared recv [-n COUNT] [-w SECONDS] [-0] NAME
+  pshared close NAME
   pshared holder [--segment SEG] NAME
   pshared ls [--json] [PATTERN...]
   pshared inspect [--json] NAME
