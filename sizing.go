@@ -14,11 +14,18 @@ type Contents struct {
 	Slots      []int   // the capacity of each Slot, as passed to NewSlot
 	Bytes      []int64 // the size of each Bytes, as passed to NewBytes
 	Arrays     []int64 // the bytes of each Array: its length × the size of its element type
+	Queues     []QueueSize
+}
+
+// A QueueSize is a Queue's capacity and largest message, as passed to
+// NewQueue (for a TypedQueue[T], the message size is T's size).
+type QueueSize struct {
+	Capacity, MaxSize int
 }
 
 // objects returns the number of objects c lists.
 func (c Contents) objects() int {
-	return c.Mutexes + c.Conds + c.Semaphores + len(c.Slots) + len(c.Bytes) + len(c.Arrays)
+	return c.Mutexes + c.Conds + c.Semaphores + len(c.Slots) + len(c.Bytes) + len(c.Arrays) + len(c.Queues)
 }
 
 // SizeFor returns the size, and the options, of a segment that holds
@@ -41,6 +48,8 @@ func (c Contents) objects() int {
 //	Slot of capacity c     128 + 2 × (32 + c, rounded up to 64)
 //	Bytes of n bytes       n
 //	Array                  its length × its element size
+//	Queue                  512 + 8 × P, rounded up to 64, plus (capacity + 1)
+//	                       × (8 + maxSize rounded up to 8)
 func SizeFor(c Contents, opts *Options) (int64, *Options, error) {
 	var o Options
 	if opts != nil {
@@ -81,6 +90,13 @@ func SizeFor(c Contents, opts *Options) (int64, *Options, error) {
 			return 0, nil, fmt.Errorf("slot capacity %d not in [0, %d]: %w", capacity, uint64(MaxSlotCapacity), ErrOutOfRange)
 		}
 		sizes = append(sizes, slBufs+2*slotStride(capacity))
+	}
+	for _, q := range c.Queues {
+		if q.Capacity < 1 || q.Capacity > MaxQueueCapacity || q.MaxSize < 0 || q.MaxSize > MaxQueueMessage {
+			return 0, nil, fmt.Errorf("queue capacity %d or message size %d out of range: %w", q.Capacity, q.MaxSize, ErrOutOfRange)
+		}
+		_, _, n := queueLayout(uint64(q.Capacity), uint64(q.MaxSize), procCap)
+		sizes = append(sizes, n)
 	}
 	for _, list := range [][]int64{c.Bytes, c.Arrays} {
 		for _, n := range list {

@@ -17,7 +17,7 @@ import (
 // less than a page to spare; one more object gives ErrNoSpace saying why.
 func TestSizeFor(t *testing.T) {
 	for _, procs := range []int{0, 4, 300} {
-		c := ps.Contents{Mutexes: 3, Conds: 2, Semaphores: 2, Slots: []int{0, 100, 5000}, Bytes: []int64{1, 4096}, Arrays: []int64{8 * 1000}}
+		c := ps.Contents{Mutexes: 3, Conds: 2, Semaphores: 2, Slots: []int{0, 100, 5000}, Bytes: []int64{1, 4096}, Arrays: []int64{8 * 1000}, Queues: []ps.QueueSize{{Capacity: 10, MaxSize: 100}, {Capacity: 1, MaxSize: 0}}}
 		size, opts, err := ps.SizeFor(c, &ps.Options{MaxProcesses: procs})
 		if err != nil {
 			t.Fatal(err)
@@ -57,6 +57,11 @@ func TestSizeFor(t *testing.T) {
 		}
 		if _, err := ps.NewArray[int64](seg, "a", 1000); err != nil {
 			t.Fatal(err)
+		}
+		for i, q := range c.Queues {
+			if _, err := ps.NewQueue(seg, fmt.Sprint("q", i), q.Capacity, q.MaxSize); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if free := seg.Free(); free < 0 || free >= int64(os.Getpagesize()) {
 			t.Errorf("MaxProcesses %d: %d bytes left once the contents are made, want less than a page", procs, free)
