@@ -72,6 +72,12 @@ func build(t *testing.T, s *ps.Segment) {
 			err = sl.Store([]string{"a", "b"})
 		}
 	}
+	if err == nil {
+		var q *ps.Queue
+		if q, err = ps.NewQueue(s, "q", 4, 64); err == nil {
+			err = q.Send([]byte("queued"))
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +146,9 @@ func exercise(s *ps.Segment) {
 		sl.Load(&v)
 		sl.LoadBytes()
 		sl.Store([]string{"c"})
+	}
+	if q, err := ps.NewQueue(s, "q", 4, 64); err == nil {
+		useQueue(q)
 	}
 	ps.NewMutex(s, "new object")
 }

@@ -112,7 +112,7 @@ func (o *Options) initTimeout() time.Duration {
 // Obtain one with Create, Open, OpenOrCreate, NewAnonymous or Inherit; the
 // zero value is not usable.
 //
-// A Segment holds named objects (Bytes, Array, Slot, Mutex, Cond, Semaphore),
+// A Segment holds named objects (Bytes, Array, Slot, Mutex, Cond, Semaphore, Queue),
 // which other processes find by name. It is safe for concurrent use by
 // multiple goroutines. Close unmaps it; the objects obtained from it must not
 // be used afterwards (they return ErrClosed or panic, never fault).

@@ -20,6 +20,7 @@ func figures() []figure {
 		{"ps_sem_contended_4p", contend("ps_sem", 4)},
 		{"ps_cond_uncontended", psCondUncontended},
 		{"ps_sem_pingpong", psSemPingPong},
+		{"ps_queue_pingpong_64b", psQueuePingPong},
 		{"ps_cond_pingpong", psCondPingPong(1)},
 		{"ps_cond_pingpong_2cond", psCondPingPong(2)},
 		{"ps_cond_broadcast_8p", psCondBroadcast},

@@ -271,3 +271,47 @@ func memmoveFloor(size int) func(ctx context.Context, cfg *config) result {
 		return result{ns, dst[size-1] == src[size-1], fmt.Sprintf("copy() of %d bytes between two slices, 1 goroutine (one copy, in-process floor), n=%d, %.0f MB/s", size, n, float64(size)/ns*1e3)}
 	}
 }
+
+// psQueuePingPong is ps_queue_pingpong_64b: the ping-pong protocol of
+// ps_sem_pingpong through two Queues, one per direction, with 64-byte
+// messages: Send, and a blocking RecvFunc (spinning first, as every wait of
+// the library). Half its value is the 64 B latency; sock_64b is the
+// socketpair's round trip.
+func psQueuePingPong(ctx context.Context, cfg *config) result {
+	t, err := newTeam(ctx, true)
+	if err != nil {
+		return failed(err)
+	}
+	defer t.close()
+	ping, err1 := ps.NewQueue(t.seg, "ping", 4, 64)
+	pong, err2 := ps.NewQueue(t.seg, "pong", 4, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return failed(err)
+	}
+	if err := t.spawn("ps_queue_pong", 1, ""); err != nil {
+		return failed(err)
+	}
+	msg := newValue(64)
+	p := pingPostWait(t.sc, func() error { return ping.Send(msg) }, func(ctx context.Context) error {
+		return pong.RecvFunc(ctx, func([]byte) error { return nil })
+	})
+	p.note = "two processshared Queues of 64-byte messages, one per direction: Send / RecvFunc(ctx)"
+	r := pingpong(ctx, cfg, t, p)
+	if n := pong.Len(); n != 0 {
+		r.ok = false
+		r.notes += fmt.Sprintf("; %d messages left in pong after the run, want 0", n)
+	}
+	return r
+}
+
+func init() {
+	childRoles["ps_queue_pong"] = func(c *childEnv) error {
+		ping, err1 := ps.NewQueue(c.seg, "ping", 4, 64)
+		pong, err2 := ps.NewQueue(c.seg, "pong", 4, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		msg := newValue(64)
+		return pongPostWait(c, func() error { return ping.RecvFunc(c.ctx, func([]byte) error { return nil }) }, func() error { return pong.Send(msg) })
+	}
+}

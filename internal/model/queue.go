@@ -34,9 +34,6 @@ type QueueConfig struct {
 	// words, so a committer killed between its commit and its wake leaves
 	// it asleep.
 	BugNoWatch bool
-	// BugNoBump: a waker clears the sleepers bit without bumping the
-	// sequence.
-	BugNoBump bool
 }
 
 const (
@@ -458,11 +455,7 @@ func (m *QueueModel) thread(s *QueueState, t int, e *emitter[QueueState]) {
 			add(m.label(s, t, "clear_sleepers"), "CAS failed")
 			return
 		}
-		if m.cfg.BugNoBump {
-			*w = th.v &^ qS
-		} else {
-			*w = m.seq.Add(th.v&^qS, 1)
-		}
+		*w = m.seq.Add(th.v&^qS, 1)
 		nt.pc = qpWake
 		add(m.label(s, t, "clear_sleepers"), "")
 	case qpWake:
