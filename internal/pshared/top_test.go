@@ -53,6 +53,10 @@ func TestTopOnce(t *testing.T) {
 				}
 				time.Sleep(200 * time.Microsecond) // the other handle sleeps meanwhile
 				m.Unlock()
+				// Room for the other to take it: a waiter that polls
+				// (without futexes) would otherwise never find it free,
+				// and a wait counts once it ends.
+				time.Sleep(time.Millisecond)
 			}
 		})
 	}
