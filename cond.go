@@ -106,9 +106,12 @@ import (
 // Signal: signals < waiters → signals+1, seq+1 (cond.signal.grant), wake
 // one (cond.signal.wake). Broadcast: signals = waiters, seq+1
 // (cond.broadcast.grant),
-// wake one (cond.broadcast.wake). Both, finding
-// signals outstanding, suspect that grants went to the dead: they scan the
-// records once first.
+// wake one (cond.broadcast.wake). Both, finding signals outstanding,
+// suspect that grants went to the dead: they scan the records once first,
+// always when every waiter is granted already (signals = waiters: the grant
+// would go to nobody), and otherwise at most once a millisecond per handle
+// (the grant goes into the pool, which a live eligible waiter takes; the
+// scan only reclaims, and would slow every Signal of a busy Cond down).
 //
 // # Deaths
 //
@@ -116,7 +119,8 @@ import (
 // reclaimed: by the next handle to claim its process-table slot (which finds
 // an older identity in the slot's record when it registers), or by a scan
 // (cond.scan.load reads a record, lookup judges its identity), which a Signal
-// or Broadcast makes when it finds signals outstanding, a registrant makes
+// or Broadcast makes when it finds every waiter granted (and, at most once a
+// millisecond, when it finds any signal outstanding), a registrant makes
 // when waiters is full, and a sleeper makes before it passes a wake-up on.
 // Reclaiming a record zeroes it (cond.reclaim.record), then takes its count
 // off waiters, clamps signals to waiters and nudges if signals remain
@@ -206,6 +210,7 @@ type Cond struct {
 	rec      *uint64 // this handle's record
 	id       identity
 	l        *local
+	lastScan atomic.Int64 // when Signal or Broadcast last scanned (scanDue), Unix ns
 }
 
 // NewCond finds the Cond called name in s, creating it if it does not
@@ -597,10 +602,14 @@ func (c *Cond) Signal() {
 	for {
 		st := atomic.LoadUint64(c.state)
 		w, sig := st>>32&condMax, st>>48
-		if sig > 0 && !scanned {
+		if sig > 0 && !scanned && (sig >= w || c.scanDue()) {
 			// Wake-ups granted and not taken: some may have gone to the
-			// dead, whose registrations would make this Signal go to
-			// nobody, or be taken along with it.
+			// dead. With every waiter granted, their registrations would
+			// make this Signal go to nobody: reclaim them first, always.
+			// With fewer signals than waiters the grant goes into the
+			// pool, which any live eligible waiter takes: the scan only
+			// reclaims, and runs at most once a millisecond per handle,
+			// so that it does not slow every Signal of a busy Cond down.
 			scanned = true
 			c.reclaimDead()
 			continue
@@ -633,7 +642,7 @@ func (c *Cond) Broadcast() {
 	for {
 		st := atomic.LoadUint64(c.state)
 		w, sig := st>>32&condMax, st>>48
-		if sig > 0 && !scanned {
+		if sig > 0 && !scanned && (sig >= w || c.scanDue()) {
 			scanned = true // as in Signal
 			c.reclaimDead()
 			continue
@@ -648,6 +657,18 @@ func (c *Cond) Broadcast() {
 		}
 	}
 }
+
+// scanDue reports whether this handle's last scan from Signal or Broadcast
+// is more than scanEvery old, and if so counts this one as the last.
+func (c *Cond) scanDue() bool {
+	now := time.Now().UnixNano()
+	last := c.lastScan.Load()
+	return now-last >= int64(scanEvery) && c.lastScan.CompareAndSwap(last, now)
+}
+
+// scanEvery bounds how often Signal and Broadcast scan the registration
+// records when some waiters are not granted yet (see Signal).
+const scanEvery = time.Millisecond
 
 // wake wakes one sleeper in the kernel, if there may be one.
 func (c *Cond) wake() {

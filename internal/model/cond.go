@@ -661,10 +661,16 @@ func (m *CondModel) step(s *CondState, p int, e *emitter[CondState]) {
 		n := *s
 		ng := &n.G[p]
 		if s.S > 0 && !g.Scanned && !m.cfg.BugNoReclaim {
-			ng.Scanned = true
-			ng.Scan, ng.ScanRet, ng.PC = 0, g.PC, cpcScan
-			add(label, n, "signals outstanding: scan")
-			return
+			// Every waiter granted (S ≥ W): the code always scans first.
+			// Fewer signals than waiters: it scans at most once a
+			// millisecond per process (Cond.scanDue), so either.
+			sc := *s
+			sc.G[p].Scanned = true
+			sc.G[p].Scan, sc.G[p].ScanRet, sc.G[p].PC = 0, g.PC, cpcScan
+			add(label, sc, "signals outstanding: scan")
+			if s.S >= s.W {
+				return
+			}
 		}
 		m.forWaiters(&n, p, func(h *condG) {
 			if bc {
