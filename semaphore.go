@@ -218,33 +218,19 @@ func (m *Semaphore) reclaim(e uint64) {
 	m.update(uint32(min(v, math.MaxInt32)), e, 0, 0)
 }
 
-// reclaimDead returns the permits of dead holders and collects the live
-// words of live holders in other processes, to sleep on.
-func (m *Semaphore) reclaimDead(lives []liveRef) (_ []liveRef, poll bool) {
+// reclaimDead returns the permits of dead holders to the value. The caller
+// holds the internal lock. (The deaths of live holders are watched by
+// watchOthers, as every other process's.)
+func (m *Semaphore) reclaimDead() {
 	for i := range m.nheld {
 		e := semHeld + i*8
 		if atomic.LoadUint32(m.w(e+4)) == 0 {
 			continue
 		}
-		id := atomic.LoadUint32(m.w(e))
-		if id == m.id {
-			continue
-		}
-		h := m.s.lookup(id)
-		switch {
-		case !h.alive:
+		if id := atomic.LoadUint32(m.w(e)); id != m.id && !m.s.lookup(id).alive {
 			m.reclaim(e)
-		case h.live == nil:
-			poll = true
-		default:
-			if l, ok := watch(h); ok {
-				lives = append(lives, l)
-			} else {
-				poll = true
-			}
 		}
 	}
-	return lives, poll
 }
 
 // Acquire acquires n permits, blocking until they are available or ctx is
@@ -315,13 +301,13 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			m.lock.unlock()
 			continue
 		}
-		_, poll := m.reclaimDead(nil)
+		m.reclaimDead()
 		if m.take(n) {
 			m.lock.unlock()
 			return m.acquired()
 		}
 		m.lock.unlock()
-		poll = poll || others
+		poll := others
 		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
 		if v&semCount >= n {
 			continue
@@ -387,7 +373,7 @@ func (m *Semaphore) tryAcquire(n uint32, reclaim bool) (_ bool, err error) {
 	}
 	ok := m.take(n)
 	if !ok && reclaim {
-		m.reclaimDead(nil)
+		m.reclaimDead()
 		ok = m.take(n)
 	}
 	m.lock.unlock()

@@ -150,8 +150,10 @@
 //     reclaimDead and watchOthers is proc.lookup.live (the Semaphore model
 //     has no newcomers, so generation words never change and
 //     proc.lookup.gen and wait.watch.recheck_gen are no steps of it), each
-//     CAS of a live word wait.watch.cas. A watch by reclaimDead whose CAS
-//     fails makes the sleep poll (it may time out at any step: kernel.timeout).
+//     CAS of a live word wait.watch.cas. reclaimDead only reclaims (the
+//     watches are watchOthers'); under BugWatchHolders, the older code, it
+//     watches the holders, and a watch whose CAS fails makes the sleep poll
+//     (it may time out at any step: kernel.timeout).
 //   - The process-local side of the Semaphore's token (local.acquireFor)
 //     is token.acquire (its first select), sem.acquire.register (the
 //     demand made visible to could, under local.mu), sem.acquire.retry,

@@ -88,7 +88,7 @@ const (
 	spUnregErr                // sem.acquire.unregister, ctx done or closed
 	spLocked                  // sem.acquire.locked: take the internal lock, take
 	spReclaim                 // proc.lookup.live of holder th.e (reclaimDead)
-	spReclaimCAS              // wait.watch.cas of holder th.e (reclaimDead's watch)
+	spReclaimCAS              // wait.watch.cas of holder th.e (reclaimDead's watch, only under BugWatchHolders: the code before watchOthers)
 	spWatch                   // proc.lookup.live of slot th.e (watchOthers)
 	spWatchCAS                // wait.watch.cas of slot th.e (watchOthers)
 	spLoad                    // sem.acquire.load_value
@@ -600,6 +600,12 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			ns.value += ns.held[k]
 			ns.held[k] = 0
 			add("proc.lookup.live", join(note, m.startReclaim(&ns, t, k+1)))
+			return
+		}
+		if !m.cfg.BugWatchHolders {
+			// The code's reclaimDead only reclaims: watchOthers watched
+			// every live process before it.
+			add("proc.lookup.live", join(e.notef("P%d alive", k, 0), m.startReclaim(&ns, t, k+1)))
 			return
 		}
 		if s.live[k]&liveWaiters == 0 {
