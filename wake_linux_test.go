@@ -597,30 +597,14 @@ func TestMutexWokenTakesAndDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Lock()
-	b := segChild(t, seg, "B")
-	b.Stdout = nil
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Process.Kill()
-	waitSleeping(t, b.Process.Pid)
-	c := segChild(t, seg, "C")
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Process.Kill()
-	waitSleeping(t, c.Process.Pid)
+	b, _ := startReporting(t, seg, "B")
+	_, cout := startReporting(t, seg, "C")
 	m.Unlock()
 	state, _ := b.Process.Wait()
 	if ws, ok := state.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("B: %v, want killed holding m", state)
 	}
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if err := c.Wait(); err != nil || line != "owner dead\n" {
-		t.Fatalf("C: %q, %v; want ErrOwnerDead from B's death, well before its deadline", line, err)
+	if line := readLine(t, cout); line != "owner dead" {
+		t.Fatalf("C: %q; want ErrOwnerDead from B's death, well before its deadline", line)
 	}
 }
