@@ -58,7 +58,7 @@ func build(t *testing.T, s *ps.Segment) {
 		_, err = ps.NewCond(s, "c", m)
 	}
 	if err == nil {
-		_, err = ps.NewSemaphore(s, "s", 1, 4)
+		_, err = ps.NewCountingSemaphore(s, "s", 1, 4)
 	}
 	if err == nil {
 		_, err = ps.NewBytes(s, "b", 64)
@@ -110,7 +110,7 @@ func exercise(s *ps.Segment) {
 			m.Unlock()
 		}
 	}
-	if sem, err := ps.NewSemaphore(s, "s", 1, 4); err == nil {
+	if sem, err := ps.NewCountingSemaphore(s, "s", 1, 4); err == nil {
 		sem.Value()
 		if sem.TryAcquire(1) {
 			sem.Release(1)
