@@ -1,6 +1,7 @@
 package processshared
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -102,6 +103,7 @@ type Semaphore struct {
 	mine     uint64 // offset of this Segment's held entry
 	nheld    uint64
 	max      uint32
+	fast     uint32 // counting: the largest n the fast paths take, min(max, semCount)
 	counting bool
 }
 
@@ -165,6 +167,7 @@ func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore
 		l:        s.local(off),
 		id:       s.id,
 		max:      uint32(max),
+		fast:     uint32(cmp.Or(max, semCount)),
 		counting: true,
 	}, nil
 }
@@ -364,13 +367,21 @@ func (m *Semaphore) reclaimDead() {
 // (see Semaphore). With counting permits, an Acquire that finds enough
 // takes them in one atomic operation, even if ctx is already done.
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
+	// Small enough to inline: a valid n is 1 to semCount, and at most max
+	// (m.fast is min(max, semCount), or semCount), so one unsigned
+	// comparison checks it.
+	if v := atomic.LoadUint32(m.value); m.counting && uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+		if raceEnabled {
+			raceAcquire(m.l.race)
+		}
+		return nil
+	}
+	return m.acquire(ctx, n)
+}
+
+func (m *Semaphore) acquire(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
-	}
-	if m.counting && n > 0 {
-		if v := atomic.LoadUint32(m.value); v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
-			return m.acquired()
-		}
 	}
 	if !m.s.enter() { // step: sem.acquire.enter
 		return ErrClosed
@@ -540,12 +551,19 @@ func (m *Semaphore) TryAcquire(n int) bool {
 // permits and still return ErrClosed). With no waiters it makes no system
 // call; with counting permits, an uncontended Release is one atomic
 // operation.
-func (m *Semaphore) Release(n int) (err error) {
+func (m *Semaphore) Release(n int) error {
+	if m.counting && uint(n-1) < uint(m.fast) {
+		return m.post(n)
+	}
+	return m.release(n)
+}
+
+func (m *Semaphore) release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
 	}
 	if m.counting {
-		return m.post(uint32(n))
+		return m.post(n)
 	}
 	if !m.s.enter() { // step: sem.release.enter
 		return ErrClosed
@@ -580,7 +598,7 @@ func (m *Semaphore) Release(n int) (err error) {
 }
 
 // post is Release for counting permits (see "Counting permits").
-func (m *Semaphore) post(n uint32) error {
+func (m *Semaphore) post(n int) error {
 	if atomic.LoadUint32(m.closed) != 0 {
 		return ErrClosed
 	}
@@ -591,7 +609,7 @@ func (m *Semaphore) post(n uint32) error {
 	for {
 		v = atomic.LoadUint32(m.value)
 		c := uint64(v&semCount) + uint64(n)
-		if m.max != 0 && c > uint64(m.max) || c > math.MaxInt32 {
+		if c > uint64(m.fast) {
 			return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v&semCount, m.max, n)
 		}
 		if atomic.CompareAndSwapUint32(m.value, v, uint32(c)) { // step: sem.release.fast_cas
@@ -599,15 +617,24 @@ func (m *Semaphore) post(n uint32) error {
 		}
 	}
 	if v&semSleepers != 0 {
-		// The wake touches the mapping beyond one atomic: enter. If the
-		// segment closed meanwhile, this handle's Close woke every process
-		// watching it (watchOthers), and they look again.
-		if !m.s.enter() {
-			return ErrClosed
-		}
-		wakeAll(m.value) // step: sem.release.wake
-		m.s.exit()
+		return m.wake()
 	}
+	if atomic.LoadUint32(m.closed) != 0 {
+		return ErrClosed
+	}
+	return nil
+}
+
+// wake is post's wake-up of the sleepers.
+func (m *Semaphore) wake() error {
+	// The wake touches the mapping beyond one atomic: enter. If the segment
+	// closed meanwhile, this handle's Close woke every process watching it
+	// (watchOthers), and they look again.
+	if !m.s.enter() {
+		return ErrClosed
+	}
+	wakeAll(m.value) // step: sem.release.wake
+	m.s.exit()
 	if atomic.LoadUint32(m.closed) != 0 {
 		return ErrClosed
 	}

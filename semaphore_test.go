@@ -242,3 +242,20 @@ func BenchmarkSemaphoreUncontended(b *testing.B) {
 		sem.Release(1)
 	}
 }
+
+func BenchmarkCountingSemaphoreUncontended(b *testing.B) {
+	seg, err := ps.NewAnonymous("bench", 1<<16, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer seg.Close()
+	sem, err := ps.NewCountingSemaphore(seg, "s", 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		sem.Acquire(ctx, 1)
+		sem.Release(1)
+	}
+}
