@@ -24,7 +24,7 @@ func figures() []figure {
 		{"ps_sem_contended_2p_mp1024", contend("ps_sem_mp1024", 2)},
 		{"ps_csem_contended_2p_mp128", contend("ps_csem_mp128", 2)},
 		{"ps_csem_contended_2p_mp1024", contend("ps_csem_mp1024", 2)},
-		{"c_sem_uncontended", cSem("c_sem_uncontended", "uncontended")},  // its C peer, cpeers/sem.c
+		{"c_sem_uncontended", cSem("c_sem_uncontended", "uncontended")}, // its C peer, cpeers/sem.c
 		{"c_sem_contended_2p", cSem("c_sem_contended_2p", "contended")}, // likewise
 		{"ps_cond_uncontended", psCondUncontended},
 		{"ps_sem_pingpong", psSemPingPong},

@@ -230,8 +230,8 @@ var lockNote = map[string]string{
 	"ps_sem_mp1024":  "processshared Semaphore(1, max 1) as a lock, MaxProcesses 1024 (MaxProcessesLimit)",
 	"ps_csem_mp128":  "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 128",
 	"ps_csem_mp1024": "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 1024 (MaxProcessesLimit)",
-	"goipc":    "go-ipc v0.6.1 FutexMutex (named, /dev/shm)",
-	"flock":    "gofrs/flock v0.13.2 Lock/Unlock (flock(2); it opens the file on every Lock and closes it on every Unlock)",
+	"goipc":          "go-ipc v0.6.1 FutexMutex (named, /dev/shm)",
+	"flock":          "gofrs/flock v0.13.2 Lock/Unlock (flock(2); it opens the file on every Lock and closes it on every Unlock)",
 }
 
 func init() {
