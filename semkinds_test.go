@@ -383,3 +383,32 @@ func TestSemaphoreFairness(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // the streams take over again
 	}
 }
+
+// TestInspectSemaphoreKinds: Inspect tells the two kinds apart, by kind and
+// in the state, and shows a counting semaphore's value and maximum.
+func TestInspectSemaphoreKinds(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	owned := semaphore(t, seg, "owned", 2, 2)
+	items := counting(t, seg, "items", 0, 5)
+	if err := owned.Acquire(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	defer owned.Release(1)
+	if err := items.Release(3); err != nil {
+		t.Fatal(err)
+	}
+	si, err := seg.Inspect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, c := objectState(t, si, "owned"), objectState(t, si, "items")
+	if o.Kind != ps.KindSemaphore || o.Semaphore == nil || o.Semaphore.Counting || o.Semaphore.Value != 1 || len(o.Semaphore.Holders) != 1 {
+		t.Errorf("owned: %v %+v", o.Kind, o.Semaphore)
+	}
+	if c.Kind != ps.KindCountingSemaphore || c.Semaphore == nil || !c.Semaphore.Counting || c.Semaphore.Value != 3 || c.Semaphore.Max != 5 || len(c.Semaphore.Holders) != 0 {
+		t.Errorf("counting: %v %+v", c.Kind, c.Semaphore)
+	}
+	if c.Kind.String() != "counting-semaphore" || owned.Counting() || !items.Counting() {
+		t.Errorf("kind %q, Counting %v %v", c.Kind, owned.Counting(), items.Counting())
+	}
+}
