@@ -23,6 +23,10 @@ const (
 	KindCond      Kind = 5
 	KindSemaphore Kind = 6
 	KindQueue     Kind = 7
+
+	// KindCountingSemaphore is a Semaphore of counting permits
+	// (NewCountingSemaphore); KindSemaphore is one of owned permits.
+	KindCountingSemaphore Kind = 13
 )
 
 func (k Kind) String() string {
@@ -41,6 +45,8 @@ func (k Kind) String() string {
 		return "semaphore"
 	case KindQueue:
 		return "queue"
+	case KindCountingSemaphore:
+		return "counting-semaphore"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -55,9 +61,14 @@ func describeObject(k Kind, size uint64, param uint32) string {
 		return fmt.Sprintf("a slot of capacity %d (%d bytes)", param, size)
 	case KindSemaphore:
 		if param == 0 {
-			return fmt.Sprintf("a semaphore with no maximum (%d bytes)", size)
+			return fmt.Sprintf("a semaphore of owned permits with no maximum (%d bytes)", size)
 		}
-		return fmt.Sprintf("a semaphore of maximum %d (%d bytes)", param, size)
+		return fmt.Sprintf("a semaphore of %d owned permits (%d bytes)", param, size)
+	case KindCountingSemaphore:
+		if param == 0 {
+			return fmt.Sprintf("a counting semaphore with no maximum (%d bytes)", size)
+		}
+		return fmt.Sprintf("a counting semaphore of maximum %d (%d bytes)", param, size)
 	case KindQueue:
 		return fmt.Sprintf("a queue of messages of up to %d bytes (%d bytes)", param, size)
 	case KindBytes:

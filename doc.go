@@ -1,7 +1,8 @@
 // Package processshared provides synchronization primitives and shared data
 // for separate processes on one machine: a Mutex, a condition variable
-// (Cond), a counting Semaphore, a message Queue, byte regions, typed arrays
-// and object slots, all living in shared memory segments.
+// (Cond), a Semaphore (of owned or of counting permits), a message Queue,
+// byte regions, typed arrays and object slots, all living in shared memory
+// segments.
 //
 // It is for Go programs that run as several processes, parents and the
 // children they start or unrelated programs, and that need to coordinate
@@ -36,11 +37,12 @@
 // always sparse.
 //
 // Inside a segment, objects are found by name, like Boost.Interprocess's
-// find_or_construct: NewMutex, NewCond, NewSemaphore, NewQueue, NewBytes,
-// NewArray and NewSlot create the named object or open the existing one, and opening a
-// name as another kind or size fails with ErrMismatch. Any number of
-// processes may race to create the same segment or object; they all get the
-// same one.
+// find_or_construct: NewMutex, NewCond, NewSemaphore, NewCountingSemaphore,
+// NewQueue, NewBytes, NewArray and NewSlot create the named object or open
+// the existing one, and opening a name as another kind or size fails with
+// ErrMismatch (a Semaphore of owned permits and one of counting permits are
+// two kinds). Any number of processes may race to create the same segment
+// or object; they all get the same one.
 //
 // # Locks
 //
@@ -58,7 +60,8 @@
 // WaitContext, Acquire): a deadline becomes the kernel's timeout and
 // cancellation wakes the waiter.
 //
-// Ownership of a Mutex, and of Semaphore permits, is per Segment handle: a
+// Ownership of a Mutex, and of owned Semaphore permits (NewSemaphore; the
+// permits of NewCountingSemaphore belong to nobody), is per Segment handle: a
 // lock word holds the identity of the handle that locked it, not of a
 // goroutine. Any goroutine using that handle may unlock it, as with
 // sync.Mutex.
@@ -115,7 +118,8 @@
 //   - a Mutex whose holder dies is acquired by the next locker at once,
 //     which is told (ErrOwnerDead; Mutex.Consistent) until it calls
 //     MarkConsistent;
-//   - permits of a Semaphore held by a dead process return to the semaphore;
+//   - owned permits of a Semaphore held by a dead process return to the
+//     semaphore (counting permits taken by a dead process stay taken);
 //   - a dead Cond waiter's registration is reclaimed, so that a Signal
 //     wakes a live waiter rather than the dead one;
 //   - an object slot whose writer dies mid-write keeps its previous value;

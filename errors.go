@@ -77,6 +77,11 @@ var ErrOwnerDead = errors.New("processshared: previous owner died while holding 
 // ErrNotOwner is matched by a *NotOwnerError.
 var ErrNotOwner = errors.New("processshared: unlock by a process that does not hold the lock")
 
+// ErrNotHeld is returned when Release of a Semaphore of owned permits
+// releases more permits than the Segment handle holds: a bug in the caller,
+// which would otherwise create permits.
+var ErrNotHeld = errors.New("processshared: release of semaphore permits not held")
+
 // ErrOverflow is returned when a Release would raise a Semaphore past its maximum.
 var ErrOverflow = errors.New("processshared: semaphore released past its maximum")
 

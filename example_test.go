@@ -65,26 +65,71 @@ func ExampleMutex_LockContext() {
 	// Output: locked
 }
 
-// A bounded Semaphore limits how many processes do something at once.
+// A job limiter: a Semaphore of owned permits lets at most 2 jobs run at
+// once, across every process using it. A permit counts against the handle
+// that acquired it: a job that is killed gives its permit back, and a
+// Release of a permit not held is refused.
 func ExampleSemaphore() {
 	seg, err := ps.NewAnonymous("example", 1<<16, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer seg.Close()
-	sem, err := ps.NewSemaphore(seg, "jobs", 2, 2) // at most 2 at once
+	jobs, err := ps.NewSemaphore(seg, "jobs", 2, 2) // at most 2 at once
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := sem.Acquire(context.Background(), 1); err != nil {
+	if err := jobs.Acquire(context.Background(), 1); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("permits left:", sem.Value())
-	fmt.Println("release past the maximum:", sem.Release(2) != nil)
-	sem.Release(1)
+	fmt.Println("permits left:", jobs.Value())
+	// ... run the job ...
+	fmt.Println("release of 2:", errors.Is(jobs.Release(2), ps.ErrNotHeld))
+	if err := jobs.Release(1); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("permits left:", jobs.Value())
 	// Output:
 	// permits left: 1
-	// release past the maximum: true
+	// release of 2: true
+	// permits left: 2
+}
+
+// Producers and consumers: a Semaphore of counting permits counts the items
+// of a buffer. The producer Releases one permit per item it adds, and a
+// consumer Acquires one per item it takes and never gives it back: items a
+// consumer took stay taken, even if it dies. (A second semaphore, counting
+// free places, would bound the buffer.)
+func ExampleNewCountingSemaphore() {
+	seg, err := ps.NewAnonymous("example", 1<<16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	items, err := ps.NewCountingSemaphore(seg, "items", 0, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	buf, err := ps.NewArray[int64](seg, "buf", 8)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The producer (another process, as a rule).
+	for i := range 3 {
+		buf.Store(i, int64(10*(i+1)))
+		if err := items.Release(1); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// The consumer.
+	for i := range 3 {
+		if err := items.Acquire(context.Background(), 1); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(buf.Load(i), " ")
+	}
+	fmt.Println("items left:", items.Value())
+	// Output: 10 20 30 items left: 0
 }
 
 // A Slot carries a Go value from one process to another.

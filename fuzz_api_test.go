@@ -58,7 +58,10 @@ func build(t *testing.T, s *ps.Segment) {
 		_, err = ps.NewCond(s, "c", m)
 	}
 	if err == nil {
-		_, err = ps.NewSemaphore(s, "s", 1, 4)
+		_, err = ps.NewSemaphore(s, "s", 2, 2)
+	}
+	if err == nil {
+		_, err = ps.NewCountingSemaphore(s, "cs", 1, 4)
 	}
 	if err == nil {
 		_, err = ps.NewBytes(s, "b", 64)
@@ -110,7 +113,7 @@ func exercise(s *ps.Segment) {
 			m.Unlock()
 		}
 	}
-	if sem, err := ps.NewSemaphore(s, "s", 1, 4); err == nil {
+	useSem := func(sem *ps.Semaphore) {
 		sem.Value()
 		if sem.TryAcquire(1) {
 			sem.Release(1)
@@ -121,6 +124,12 @@ func exercise(s *ps.Segment) {
 		}
 		cancel()
 		sem.Release(1)
+	}
+	if sem, err := ps.NewSemaphore(s, "s", 2, 2); err == nil {
+		useSem(sem)
+	}
+	if sem, err := ps.NewCountingSemaphore(s, "cs", 1, 4); err == nil {
+		useSem(sem)
 	}
 	if b, err := ps.NewBytes(s, "b", 64); err == nil {
 		buf := make([]byte, 80)

@@ -65,10 +65,11 @@ type MutexState struct {
 
 // SemaphoreState is the state of a Semaphore at the instant it was read.
 type SemaphoreState struct {
-	Value   int // permits available
-	Max     int // the largest value Release may reach; 0 for none
-	Waiters int // 1 if processes may be sleeping in Acquire, else 0
-	Holders []PermitHolder
+	Counting bool // counting permits (NewCountingSemaphore); else owned
+	Value    int  // permits available
+	Max      int  // the largest value Release may reach; 0 for none
+	Waiters  int  // 1 if processes may be sleeping in Acquire, else 0
+	Holders  []PermitHolder
 }
 
 // A PermitHolder is a process holding permits of a Semaphore. The permits of
@@ -364,6 +365,8 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 		need = condSize(s.lay.procCap)
 	case KindSemaphore:
 		need = semHeld
+	case KindCountingSemaphore:
+		need = semMax + 4
 	case KindSlot:
 		need = slBufs + 2*alignUp(bufData+uint64(o.Param), objAlign)
 	case KindQueue:
@@ -417,6 +420,13 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			sem.Holders = append(sem.Holders, PermitHolder{PID: h.pid, PIDNamespace: h.pidns, Alive: h.alive, Count: int(n)})
 		}
 		st.Semaphore = sem
+	case KindCountingSemaphore:
+		st.Semaphore = &SemaphoreState{
+			Counting: true,
+			Value:    int(load32(mem, off+semValue) & semCount),
+			Max:      int(load32(mem, off+semMax)),
+			Waiters:  int(load32(mem, off+semValue) >> 31),
+		}
 	case KindSlot:
 		g := load64(mem, off+slGen)
 		sl := &SlotState{Written: g != 0, Generation: g}

@@ -195,10 +195,10 @@ func BenchmarkMutexContended2P(b *testing.B) {
 func BenchmarkSemaphorePingPong(b *testing.B) {
 	open := func(s *ps.Segment) (ping, pong *ps.Semaphore, seq *int64) {
 		var err error
-		if ping, err = ps.NewSemaphore(s, "ping", 0, 0); err != nil {
+		if ping, err = ps.NewCountingSemaphore(s, "ping", 0, 0); err != nil {
 			b.Fatal(err)
 		}
-		if pong, err = ps.NewSemaphore(s, "pong", 0, 0); err != nil {
+		if pong, err = ps.NewCountingSemaphore(s, "pong", 0, 0); err != nil {
 			b.Fatal(err)
 		}
 		if seq, err = ps.SharedInt64(s, "seq"); err != nil {

@@ -681,7 +681,7 @@ func TestPIDNSConcurrentCreate(t *testing.T) {
 				runtime.Gosched()
 			}
 			for i := range names {
-				if err := semaphore(t, s, name(r, i), 0, 0).Release(1); err != nil {
+				if err := counting(t, s, name(r, i), 0, 0).Release(1); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -718,7 +718,7 @@ func TestPIDNSConcurrentCreate(t *testing.T) {
 			if count[n] != 1 {
 				t.Errorf("%q is in the directory %d times, want once", n, count[n])
 			}
-			if v := semaphore(t, seg, n, 0, 0).Value(); v != children {
+			if v := counting(t, seg, n, 0, 0).Value(); v != children {
 				t.Errorf("%q has value %d, want %d: the children did not all get the same semaphore", n, v, children)
 			}
 		}

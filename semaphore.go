@@ -1,6 +1,7 @@
 package processshared
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -32,7 +33,14 @@ import (
 // reused) are returned to value by the next Acquire that finds too few.
 //
 // Permits a process acquired count against that process until it releases
-// them; a Release by a process holding none adds new permits (a producer).
+// them; a Release of more than the process holds is refused (ErrNotHeld),
+// so the permits in existence stay the total the semaphore was created
+// with.
+//
+// A counting semaphore (KindCountingSemaphore, NewCountingSemaphore) has
+// the value word and max only: no lock, no journal, no held entries. Its
+// permits belong to nobody, so a take and a post are one CAS each on value
+// (see "Counting permits" below), and nothing is returned on a death.
 const (
 	semValue    = 0
 	semMax      = 4
@@ -45,37 +53,68 @@ const (
 	semJValue   = 28
 	semLock     = 64
 	semHeld     = 128
+
+	semCountingSize = 64 // the size of a counting semaphore: value and max
 )
 
-// A Semaphore is a counting semaphore shared by processes, in the style of
-// golang.org/x/sync/semaphore. Obtain one with NewSemaphore; the zero value
-// is not usable. A Semaphore must not be copied.
+// A Semaphore is a semaphore shared by processes. It comes in two kinds,
+// chosen at creation and recorded in the segment, so that opening it as the
+// other kind fails with ErrMismatch:
+//
+//   - Owned permits (NewSemaphore), a resource limiter in the style of
+//     golang.org/x/sync/semaphore: at most N jobs at once. A permit counts
+//     against the Segment handle that acquired it until that handle
+//     releases it; the permits of a handle that dies or closes holding
+//     them return to the semaphore, so a killed job does not leak its
+//     slot. Release of permits the handle does not hold is an error
+//     (ErrNotHeld): the total is fixed at creation. pshared sem uses this
+//     kind.
+//   - Counting permits (NewCountingSemaphore), a token semaphore in the
+//     style of POSIX sem_t or Python's multiprocessing.Semaphore: a permit
+//     is a token anyone may post (Release) and anyone may take (Acquire),
+//     and nothing is returned when a process dies. Use it to count items
+//     handed from producers to consumers, or for a wake-up that may come
+//     from any process. An uncontended Acquire or Release is one atomic
+//     operation.
+//
+// Use owned permits when a permit stands for something a process holds and
+// must give back (a job slot, a share of a resource); counting permits when
+// it stands for something that is handed over (an item, an event).
+//
+// Obtain one with NewSemaphore or NewCountingSemaphore; the zero value is
+// not usable. A Semaphore must not be copied.
 //
 // A Release, in any process, synchronizes before an Acquire that obtains the
 // permits it released.
 //
-// Permits acquired by a process that dies before releasing them are returned
-// to the semaphore: the others go on.
+// Fairness: permits go to whichever Acquire finds enough first (barging),
+// not in order of arrival; an Acquire that finds too few does not hold back
+// smaller ones behind it. A large Acquire can thus be overtaken for as long
+// as smaller ones keep the value below its request.
 type Semaphore struct {
-	s     *Segment
-	name  string
-	value *uint32
-	base  unsafe.Pointer
-	lock  *mutexCore
-	l     *local
-	id    identity
-	mine  uint64 // offset of this Segment's held entry
-	nheld uint64
-	max   uint32
+	s        *Segment
+	name     string
+	value    *uint32
+	closed   *uint32 // &s.closed, for the counting fast paths
+	base     unsafe.Pointer
+	lock     *mutexCore // nil for counting permits
+	l        *local
+	id       identity
+	mine     uint64 // offset of this Segment's held entry
+	nheld    uint64
+	max      uint32
+	fast     uint32 // counting: the largest n the fast paths take, min(max, semCount)
+	counting bool
 }
 
-// NewSemaphore finds the Semaphore called name in s, creating it with initial
-// permits if it does not exist. max, if not zero, is the largest value the
-// semaphore may reach: a bounded semaphore (max 1 gives a binary semaphore).
-// An existing semaphore must have been created with the same max.
+// NewSemaphore finds the Semaphore of owned permits called name in s,
+// creating it with initial permits if it does not exist. max must be 0 or
+// equal to initial: the total of owned permits is fixed (see Semaphore). An
+// existing semaphore must have been created by NewSemaphore with the same
+// max; one created by NewCountingSemaphore gives ErrMismatch.
 func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error) {
-	if initial < 0 || max < 0 || initial > math.MaxInt32 || max > math.MaxInt32 || max != 0 && initial > max {
-		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d", name, initial, max)
+	if initial < 0 || max < 0 || initial > math.MaxInt32 || max != 0 && max != initial {
+		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d (owned permits: the maximum is 0 or the initial value)", name, initial, max)
 	}
 	procCap := s.lay.procCap
 	size := semHeld + procCap*8
@@ -88,18 +127,54 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	}
 	procOff := s.lay.procOff
 	return &Semaphore{
-		s:     s,
-		name:  name,
-		value: u32at(s.mem, off+semValue),
-		base:  unsafe.Pointer(&s.mem[off]),
-		lock:  newMutexCore(s, off+semLock, name),
-		l:     s.local(off),
-		id:    s.id,
-		mine:  semHeld + (s.slot-procOff)/procSlotSize*8,
-		nheld: procCap,
-		max:   uint32(max),
+		s:      s,
+		name:   name,
+		value:  u32at(s.mem, off+semValue),
+		closed: &s.closed,
+		base:   unsafe.Pointer(&s.mem[off]),
+		lock:   newMutexCore(s, off+semLock, name),
+		l:      s.local(off),
+		id:     s.id,
+		mine:   semHeld + (s.slot-procOff)/procSlotSize*8,
+		nheld:  procCap,
+		max:    uint32(max),
 	}, nil
 }
+
+// NewCountingSemaphore finds the Semaphore of counting permits called name
+// in s, creating it with initial permits if it does not exist. max, if not
+// zero, is the largest value the semaphore may reach: a bounded semaphore
+// (max 1 gives a binary semaphore). An existing semaphore must have been
+// created by NewCountingSemaphore with the same max; one created by
+// NewSemaphore gives ErrMismatch.
+func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error) {
+	if initial < 0 || max < 0 || initial > math.MaxInt32 || max > math.MaxInt32 || max != 0 && initial > max {
+		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d", name, initial, max)
+	}
+	off, err := s.object(name, KindCountingSemaphore, uint32(max), semCountingSize, func(mem []byte) {
+		store32(mem, semValue, uint32(initial))
+		store32(mem, semMax, uint32(max))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Semaphore{
+		s:        s,
+		name:     name,
+		value:    u32at(s.mem, off+semValue),
+		closed:   &s.closed,
+		base:     unsafe.Pointer(&s.mem[off]),
+		l:        s.local(off),
+		id:       s.id,
+		max:      uint32(max),
+		fast:     uint32(cmp.Or(max, semCount)),
+		counting: true,
+	}, nil
+}
+
+// Counting reports whether m has counting permits (NewCountingSemaphore)
+// rather than owned ones (NewSemaphore).
+func (m *Semaphore) Counting() bool { return m.counting }
 
 func (m *Semaphore) w(off uint64) *uint32 { return (*uint32)(unsafe.Add(m.base, off)) }
 
@@ -116,8 +191,12 @@ func (m *Semaphore) Value() int {
 	return int(atomic.LoadUint32(m.value) & semCount)
 }
 
-// enter takes the internal lock, repairing the state if its last holder died.
+// enter takes the internal lock, repairing the state if its last holder
+// died. A counting semaphore has no internal lock: enter does nothing.
 func (m *Semaphore) enter() error {
+	if m.counting {
+		return nil
+	}
 	err := m.lock.lock(context.Background())
 	if err != nil {
 		if _, dead := err.(*OwnerDeadError); !dead {
@@ -135,6 +214,13 @@ func (m *Semaphore) enter() error {
 		atomic.AndUint32(m.lock.flags, ^uint32(mutexInconsistent))
 	}
 	return nil
+}
+
+// leave releases the internal lock that enter took.
+func (m *Semaphore) leave() {
+	if !m.counting {
+		m.lock.unlock()
+	}
 }
 
 // update sets value and the held entry e to (id, count), journaled. The
@@ -185,8 +271,20 @@ func (m *Semaphore) wakeSleepers() {
 	}
 }
 
-// take takes n permits if there are enough, under the internal lock.
+// take takes n permits if there are enough, under the internal lock (for
+// counting permits, with a CAS).
 func (m *Semaphore) take(n uint32) bool {
+	if m.counting {
+		for {
+			v := atomic.LoadUint32(m.value)
+			if v&semCount < n {
+				return false
+			}
+			if atomic.CompareAndSwapUint32(m.value, v, v-n) {
+				return true
+			}
+		}
+	}
 	v := atomic.LoadUint32(m.value) & semCount
 	if v < n {
 		return false
@@ -222,6 +320,9 @@ func (m *Semaphore) reclaim(e uint64) {
 // holds the internal lock. (The deaths of live holders are watched by
 // watchOthers, as every other process's.)
 func (m *Semaphore) reclaimDead() {
+	if m.counting {
+		return // nobody holds counting permits
+	}
 	for i := range m.nheld {
 		e := semHeld + i*8
 		if atomic.LoadUint32(m.w(e+4)) == 0 {
@@ -233,10 +334,52 @@ func (m *Semaphore) reclaimDead() {
 	}
 }
 
+// Counting permits.
+//
+// The value word is the whole state: bits 0-30 the permits available, bit
+// 31 (semSleepers) a process may sleep on the word. Its transitions:
+//
+//	take    v → v-n      CAS, if v's count ≥ n (sleepers bit kept)
+//	post    v → (v+n)&^S CAS (count+n within max); if v had S, wake all
+//	                     sleepers on the word (sem.release.wake)
+//	sleep   v → v|S      CAS by a process about to sleep, then
+//	                     futex_waitv(value, v|S) as for owned permits
+//
+// A post clears S in the same CAS that adds its permits, so a sleeper that
+// set S before the post is woken, and one that sets S after it sees the new
+// count in its CAS (it fails) or in the futex's compare. A poster killed
+// between its CAS and its wake leaves sleepers asleep with permits free:
+// they watch every other attached process (watchOthers), and the death
+// changes a word their sleep names. The slow path of Acquire is the owned
+// one (acquireSlow) with take as above and no internal lock, journal or
+// reclaim.
+//
+// The fast paths do not enter the segment (see Segment.enter and Mutex's
+// fast paths): a Close may replace the mapping by its zero placeholder at
+// any instant. A take cannot succeed there (it finds 0 permits), so a
+// successful take was a real one. A post can (0 → n), so Release checks
+// closed before and after its CAS; seen closed after, it reports ErrClosed,
+// and the permits may or may not have been posted.
+
 // Acquire acquires n permits, blocking until they are available or ctx is
 // done. On failure it returns ctx.Err() (or ErrClosed) and acquires nothing.
-// Permits are granted to whichever waiter finds them first, not in order.
+// Permits are granted to whichever waiter finds them first, not in order
+// (see Semaphore). With counting permits, an Acquire that finds enough
+// takes them in one atomic operation, even if ctx is already done.
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
+	// Small enough to inline: a valid n is 1 to semCount, and at most max
+	// (m.fast is min(max, semCount), or semCount), so one unsigned
+	// comparison checks it.
+	if v := atomic.LoadUint32(m.value); m.counting && uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+		if raceEnabled {
+			raceAcquire(m.l.race)
+		}
+		return nil
+	}
+	return m.acquire(ctx, n)
+}
+
+func (m *Semaphore) acquire(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
 	}
@@ -285,7 +428,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			return err
 		}
 		if m.take(n) {
-			m.lock.unlock()
+			m.leave()
 			return m.acquired()
 		}
 		// Watch every other attached process, not only the holders: a
@@ -298,15 +441,15 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		var ok, others bool
 		lives, ok, others = m.s.watchOthers(lives[:0], 0)
 		if !ok {
-			m.lock.unlock()
+			m.leave()
 			continue
 		}
 		m.reclaimDead()
 		if m.take(n) {
-			m.lock.unlock()
+			m.leave()
 			return m.acquired()
 		}
-		m.lock.unlock()
+		m.leave()
 		poll := others
 		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
 		if v&semCount >= n {
@@ -376,7 +519,7 @@ func (m *Semaphore) tryAcquire(n uint32, reclaim bool) (_ bool, err error) {
 		m.reclaimDead()
 		ok = m.take(n)
 	}
-	m.lock.unlock()
+	m.leave()
 	if ok {
 		m.acquired()
 	}
@@ -398,13 +541,29 @@ func (m *Semaphore) TryAcquire(n int) bool {
 	return ok
 }
 
-// Release releases n permits. It returns an error matching ErrOverflow, and
-// releases nothing, if that would raise the value past the maximum; and
-// ErrClosed if the segment is closed. With no waiters it makes no system
-// call.
-func (m *Semaphore) Release(n int) (err error) {
+// Release releases n permits. With owned permits it returns an error
+// matching ErrNotHeld, and releases nothing, if this Segment handle holds
+// fewer than n (a bug in the caller: the permits were never acquired, or
+// were acquired through another handle). With counting permits it returns
+// an error matching ErrOverflow, and releases nothing, if that would raise
+// the value past the maximum. It returns ErrClosed if the segment is closed
+// (with counting permits, a Release concurrent with Close may post its
+// permits and still return ErrClosed). With no waiters it makes no system
+// call; with counting permits, an uncontended Release is one atomic
+// operation.
+func (m *Semaphore) Release(n int) error {
+	if m.counting && uint(n-1) < uint(m.fast) {
+		return m.post(n)
+	}
+	return m.release(n)
+}
+
+func (m *Semaphore) release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
+	}
+	if m.counting {
+		return m.post(n)
 	}
 	if !m.s.enter() { // step: sem.release.enter
 		return ErrClosed
@@ -415,13 +574,17 @@ func (m *Semaphore) Release(n int) (err error) {
 		return err
 	}
 	held := m.held()
+	if held < uint32(n) {
+		m.leave()
+		return fmt.Errorf("%w: Release(%d) on semaphore %q, of which this handle holds %d", ErrNotHeld, n, m.name, held)
+	}
 	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(n)
 	if m.max != 0 && v > uint64(m.max) || v > math.MaxInt32 {
-		m.lock.unlock()
+		m.leave()
 		return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v-uint64(n), m.max, n)
 	}
 	id := m.id
-	held -= min(held, uint32(n))
+	held -= uint32(n)
 	if held == 0 {
 		id = 0
 	}
@@ -429,7 +592,51 @@ func (m *Semaphore) Release(n int) (err error) {
 		raceReleaseMerge(m.l.race)
 	}
 	m.update(uint32(v), m.mine, id, held)
-	m.lock.unlock()
+	m.leave()
 	m.wakeSleepers()
+	return nil
+}
+
+// post is Release for counting permits (see "Counting permits").
+func (m *Semaphore) post(n int) error {
+	if atomic.LoadUint32(m.closed) != 0 {
+		return ErrClosed
+	}
+	if raceEnabled {
+		raceReleaseMerge(m.l.race)
+	}
+	var v uint32
+	for {
+		v = atomic.LoadUint32(m.value)
+		c := uint64(v&semCount) + uint64(n)
+		if c > uint64(m.fast) {
+			return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v&semCount, m.max, n)
+		}
+		if atomic.CompareAndSwapUint32(m.value, v, uint32(c)) { // step: sem.release.fast_cas
+			break
+		}
+	}
+	if v&semSleepers != 0 {
+		return m.wake()
+	}
+	if atomic.LoadUint32(m.closed) != 0 {
+		return ErrClosed
+	}
+	return nil
+}
+
+// wake is post's wake-up of the sleepers.
+func (m *Semaphore) wake() error {
+	// The wake touches the mapping beyond one atomic: enter. If the segment
+	// closed meanwhile, this handle's Close woke every process watching it
+	// (watchOthers), and they look again.
+	if !m.s.enter() {
+		return ErrClosed
+	}
+	wakeAll(m.value) // step: sem.release.wake
+	m.s.exit()
+	if atomic.LoadUint32(m.closed) != 0 {
+		return ErrClosed
+	}
 	return nil
 }

@@ -24,6 +24,15 @@ func semaphore(t *testing.T, s *ps.Segment, name string, initial, max int) *ps.S
 	return m
 }
 
+func counting(t *testing.T, s *ps.Segment, name string, initial, max int) *ps.Semaphore {
+	t.Helper()
+	m, err := ps.NewCountingSemaphore(s, name, initial, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestSemaphoreCounter is the seed's S1: 4 processes × 1000 increments of a
 // shared int under the Semaphore end at exactly 4000; without it, the lost
 // updates show (< 4000).
@@ -32,7 +41,7 @@ func TestSemaphoreCounter(t *testing.T) {
 	if role := childtest.Role(); role != "" {
 		s := inherit(t)
 		sem := semaphore(t, s, "sem", 1, 1)
-		start := semaphore(t, s, "start", 0, 0)
+		start := counting(t, s, "start", 0, 0)
 		c := counter(t, s, "c")
 		if err := start.Acquire(context.Background(), 1); err != nil {
 			t.Fatal(err)
@@ -53,7 +62,7 @@ func TestSemaphoreCounter(t *testing.T) {
 	for _, role := range []string{"locked", "unlocked"} {
 		t.Run(role, func(t *testing.T) {
 			seg := create(t, 1<<16, nil)
-			start := semaphore(t, seg, "start", 0, 0)
+			start := counting(t, seg, "start", 0, 0)
 			c := counter(t, seg, "c")
 			done := make(chan struct{})
 			go func() { runChildren(t, seg, procs, role); close(done) }()
@@ -74,7 +83,7 @@ func TestSemaphoreCounter(t *testing.T) {
 // TestSemaphoreValue covers S2 (the value tracks Release and Acquire) and
 // S4–S6 (TryAcquire at once on nonzero and zero; a timed Acquire expires).
 func TestSemaphoreValue(t *testing.T) {
-	sem := semaphore(t, create(t, 1<<16, nil), "s", 2, 0)
+	sem := counting(t, create(t, 1<<16, nil), "s", 2, 0)
 	if sem.Value() != 2 {
 		t.Fatalf("initial value %d", sem.Value())
 	}
@@ -100,22 +109,26 @@ func TestSemaphoreValue(t *testing.T) {
 	}
 }
 
-// TestSemaphoreBounded is the seed's B1: a bounded semaphore refuses a
-// Release past its maximum and keeps its value.
+// TestSemaphoreBounded is the seed's B1: a bounded counting semaphore
+// refuses a Release past its maximum and keeps its value.
 func TestSemaphoreBounded(t *testing.T) {
 	seg := create(t, 1<<16, nil)
-	bin := semaphore(t, seg, "bin", 1, 1)
+	bin := counting(t, seg, "bin", 1, 1)
 	if err := bin.Release(1); !errors.Is(err, ps.ErrOverflow) {
 		t.Fatalf("Release past max: %v, want ErrOverflow", err)
 	}
 	if bin.Value() != 1 {
 		t.Fatalf("value %d after refused Release", bin.Value())
 	}
-	if _, err := ps.NewSemaphore(seg, "bin", 1, 2); !errors.Is(err, ps.ErrMismatch) {
+	if _, err := ps.NewCountingSemaphore(seg, "bin", 1, 2); !errors.Is(err, ps.ErrMismatch) {
 		t.Fatalf("reopen with another max: %v, want ErrMismatch", err)
 	}
-	if _, err := ps.NewSemaphore(seg, "bad", 3, 2); err == nil {
+	if _, err := ps.NewCountingSemaphore(seg, "bad", 3, 2); err == nil {
 		t.Fatal("initial > max accepted")
+	}
+	// Owned permits have a fixed total: max is 0 or the initial value.
+	if _, err := ps.NewSemaphore(seg, "owned", 1, 2); err == nil {
+		t.Fatal("owned permits with max 2 and initial 1 accepted")
 	}
 }
 
@@ -123,7 +136,7 @@ func TestSemaphoreBounded(t *testing.T) {
 // not block the process's other goroutines, which go on using the segment.
 func TestSemaphoreBlockedGoroutine(t *testing.T) {
 	seg := create(t, 1<<16, nil)
-	sem := semaphore(t, seg, "s", 0, 0)
+	sem := counting(t, seg, "s", 0, 0)
 	other := semaphore(t, seg, "other", 1, 0)
 	wait := mustBlock(t, "Acquire on 0", func() { sem.Acquire(context.Background(), 1) })
 	for range 100 {
@@ -140,7 +153,7 @@ func TestSemaphoreBlockedGoroutine(t *testing.T) {
 // a blocked Acquire early.
 func TestSemaphoreCrossProcessWake(t *testing.T) {
 	if childtest.Role() == "post" {
-		sem := semaphore(t, inherit(t), "s", 0, 0)
+		sem := counting(t, inherit(t), "s", 0, 0)
 		time.Sleep(30 * time.Millisecond)
 		if err := sem.Release(1); err != nil {
 			t.Fatal(err)
@@ -148,7 +161,7 @@ func TestSemaphoreCrossProcessWake(t *testing.T) {
 		return
 	}
 	seg := create(t, 1<<16, nil)
-	sem := semaphore(t, seg, "s", 0, 0)
+	sem := counting(t, seg, "s", 0, 0)
 	cmd := segChild(t, seg, "post")
 	childtest.Start(t, cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -220,6 +233,23 @@ func BenchmarkSemaphoreUncontended(b *testing.B) {
 	}
 	defer seg.Close()
 	sem, err := ps.NewSemaphore(seg, "s", 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		sem.Acquire(ctx, 1)
+		sem.Release(1)
+	}
+}
+
+func BenchmarkCountingSemaphoreUncontended(b *testing.B) {
+	seg, err := ps.NewAnonymous("bench", 1<<16, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer seg.Close()
+	sem, err := ps.NewCountingSemaphore(seg, "s", 1, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func TestThreads1000Blocked(t *testing.T) {
 	const n = 1000
 	seg := create(t, 1<<16, nil)
 	m := mutex(t, seg, "m")
-	sem := semaphore(t, seg, "s", 0, 0)
+	sem := counting(t, seg, "s", 0, 0)
 	cm := mutex(t, seg, "cm")
 	c := cond(t, seg, "c", cm)
 	for _, kind := range []string{"mutex", "semaphore", "cond"} {

@@ -393,7 +393,7 @@ func TestSemaphoreMixedSizes(t *testing.T) {
 	switch childtest.Role() {
 	case "X", "Y", "Z":
 		s := inherit(t)
-		sem, err := ps.NewSemaphore(s, "sem", 0, 0)
+		sem, err := ps.NewCountingSemaphore(s, "sem", 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,7 +416,7 @@ func TestSemaphoreMixedSizes(t *testing.T) {
 		t.Skip("no futex_waitv: sleepers cannot be seen in /proc")
 	}
 	seg := create(t, 1<<20, nil)
-	sem, err := ps.NewSemaphore(seg, "sem", 0, 0)
+	sem, err := ps.NewCountingSemaphore(seg, "sem", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

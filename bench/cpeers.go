@@ -41,6 +41,20 @@ func cCondBroadcast(ctx context.Context, cfg *config) result {
 	return runCPeer(ctx, "c_cond_broadcast_8p", "cond_broadcast", condBroadcastC, args)
 }
 
+//go:embed cpeers/sem.c
+var semC []byte
+
+// cSem is c_sem_uncontended (sem_wait+sem_post of a process-shared sem_t of
+// one permit, one process: the loop of ps_sem_uncontended) and
+// c_sem_contended_2p (two processes incrementing a shared counter under it:
+// the measure of ps_sem_contended_2p), for the same loop duration.
+func cSem(name, mode string) func(context.Context, *config) result {
+	return func(ctx context.Context, cfg *config) result {
+		args := []string{"-m", mode, "-n", name, "-d", strconv.FormatInt(cfg.loopDur().Nanoseconds(), 10)}
+		return runCPeer(ctx, name, "sem", semC, args)
+	}
+}
+
 // runCPeer builds (once per process) and runs a C peer that prints the line
 // of figure name.
 func runCPeer(ctx context.Context, name, prog string, src []byte, args []string) result {

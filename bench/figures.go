@@ -18,6 +18,14 @@ func figures() []figure {
 		{"ps_sem_uncontended", psSemUncontended},
 		{"ps_sem_contended_2p", contend("ps_sem", 2)},
 		{"ps_sem_contended_4p", contend("ps_sem", 4)},
+		{"ps_csem_uncontended", psCountingSemUncontended},
+		{"ps_csem_contended_2p", contend("ps_csem", 2)},
+		{"ps_sem_contended_2p_mp128", contend("ps_sem_mp128", 2)},
+		{"ps_sem_contended_2p_mp1024", contend("ps_sem_mp1024", 2)},
+		{"ps_csem_contended_2p_mp128", contend("ps_csem_mp128", 2)},
+		{"ps_csem_contended_2p_mp1024", contend("ps_csem_mp1024", 2)},
+		{"c_sem_uncontended", cSem("c_sem_uncontended", "uncontended")}, // its C peer, cpeers/sem.c
+		{"c_sem_contended_2p", cSem("c_sem_contended_2p", "contended")}, // likewise
 		{"ps_cond_uncontended", psCondUncontended},
 		{"ps_sem_pingpong", psSemPingPong},
 		{"ps_queue_pingpong_64b", psQueuePingPong},

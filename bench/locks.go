@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -81,8 +82,11 @@ func openLock(kind, name string, seg *ps.Segment, create bool) (xlock, error) {
 	case "ps_mutex":
 		m, err := ps.NewMutex(seg, name)
 		return psMutex{m}, err
-	case "ps_sem":
+	case "ps_sem", "ps_sem_mp128", "ps_sem_mp1024":
 		s, err := ps.NewSemaphore(seg, name, 1, 1)
+		return psSem{s}, err
+	case "ps_csem", "ps_csem_mp128", "ps_csem_mp1024":
+		s, err := ps.NewCountingSemaphore(seg, name, 1, 1)
 		return psSem{s}, err
 	case "goipc":
 		flag := 0
@@ -139,7 +143,7 @@ func contendLoop(ctx context.Context, l xlock, sc *scratch, me uint64) (uint64, 
 // contended measures ns per increment of a non-atomic shared counter by
 // procs processes (this one and procs-1 children) under a lock of kind.
 func contended(ctx context.Context, cfg *config, kind string, procs int) result {
-	t, err := newTeam(ctx, strings.HasPrefix(kind, "ps_"))
+	t, err := newTeamMax(ctx, strings.HasPrefix(kind, "ps_"), maxProcsOf(kind))
 	if err != nil {
 		return failed(err)
 	}
@@ -220,8 +224,14 @@ func (t *team) failure() error {
 var lockNote = map[string]string{
 	"ps_mutex": "processshared Mutex (LockContext/Unlock)",
 	"ps_sem":   "processshared Semaphore(1, max 1) as a lock (Acquire/Release)",
-	"goipc":    "go-ipc v0.6.1 FutexMutex (named, /dev/shm)",
-	"flock":    "gofrs/flock v0.13.2 Lock/Unlock (flock(2); it opens the file on every Lock and closes it on every Unlock)",
+	"ps_csem":  "processshared counting Semaphore(1, max 1) as a lock (Acquire/Release)",
+
+	"ps_sem_mp128":   "processshared Semaphore(1, max 1) as a lock, MaxProcesses 128",
+	"ps_sem_mp1024":  "processshared Semaphore(1, max 1) as a lock, MaxProcesses 1024 (MaxProcessesLimit)",
+	"ps_csem_mp128":  "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 128",
+	"ps_csem_mp1024": "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 1024 (MaxProcessesLimit)",
+	"goipc":          "go-ipc v0.6.1 FutexMutex (named, /dev/shm)",
+	"flock":          "gofrs/flock v0.13.2 Lock/Unlock (flock(2); it opens the file on every Lock and closes it on every Unlock)",
 }
 
 func init() {
@@ -291,13 +301,33 @@ func psMutexUncontended(ctx context.Context, cfg *config) result {
 	return result{ns, ok, fmt.Sprintf("Mutex Lock+Unlock pair (+1 increment of a local counter), 1 process, n=%d, counter=%d", n, cnt)}
 }
 
+// maxProcsOf returns the MaxProcesses a contended kind asks for ("_mpN"),
+// or 0 for the default.
+func maxProcsOf(kind string) int {
+	if _, n, ok := strings.Cut(kind, "_mp"); ok {
+		v, _ := strconv.Atoi(n)
+		return v
+	}
+	return 0
+}
+
 func psSemUncontended(ctx context.Context, cfg *config) result {
+	return semUncontended(ctx, cfg, ps.NewSemaphore, "Semaphore")
+}
+
+// psCountingSemUncontended is ps_csem_uncontended: the loop of
+// ps_sem_uncontended on a semaphore of counting permits.
+func psCountingSemUncontended(ctx context.Context, cfg *config) result {
+	return semUncontended(ctx, cfg, ps.NewCountingSemaphore, "counting Semaphore")
+}
+
+func semUncontended(ctx context.Context, cfg *config, open func(*ps.Segment, string, int, int) (*ps.Semaphore, error), what string) result {
 	seg, err := ps.NewAnonymous(uniqueName("seg"), 1<<20, nil)
 	if err != nil {
 		return failed(err)
 	}
 	defer seg.Close()
-	s, err := ps.NewSemaphore(seg, "s", 1, 1)
+	s, err := open(seg, "s", 1, 1)
 	if err != nil {
 		return failed(err)
 	}
@@ -318,7 +348,7 @@ func psSemUncontended(ctx context.Context, cfg *config) result {
 		return failed(err)
 	}
 	ok := cnt == n+1024 && s.Value() == 1
-	return result{ns, ok, fmt.Sprintf("Semaphore(1, max 1) Acquire(ctx,1)+Release(1) pair, 1 process, n=%d, counter=%d, value after=%d", n, cnt, s.Value())}
+	return result{ns, ok, fmt.Sprintf("%s(1, max 1) Acquire(ctx,1)+Release(1) pair, 1 process, n=%d, counter=%d, value after=%d", what, n, cnt, s.Value())}
 }
 
 func psCondUncontended(ctx context.Context, cfg *config) result {

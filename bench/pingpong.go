@@ -231,8 +231,8 @@ func psSemPingPong(ctx context.Context, cfg *config) result {
 		return failed(err)
 	}
 	defer t.close()
-	ping, err1 := ps.NewSemaphore(t.seg, "ping", 0, 0)
-	pong, err2 := ps.NewSemaphore(t.seg, "pong", 0, 0)
+	ping, err1 := ps.NewCountingSemaphore(t.seg, "ping", 0, 0)
+	pong, err2 := ps.NewCountingSemaphore(t.seg, "pong", 0, 0)
 	if err := errors.Join(err1, err2); err != nil {
 		return failed(err)
 	}
@@ -294,8 +294,8 @@ func psCondObjects(seg *ps.Segment, conds int) (m *ps.Mutex, toParent, toChild *
 
 func init() {
 	childRoles["ps_sem_pong"] = func(c *childEnv) error {
-		ping, err1 := ps.NewSemaphore(c.seg, "ping", 0, 0)
-		pong, err2 := ps.NewSemaphore(c.seg, "pong", 0, 0)
+		ping, err1 := ps.NewCountingSemaphore(c.seg, "ping", 0, 0)
+		pong, err2 := ps.NewCountingSemaphore(c.seg, "pong", 0, 0)
 		if err := errors.Join(err1, err2); err != nil {
 			return err
 		}

@@ -268,6 +268,12 @@ type team struct {
 
 // newTeam makes a scratch page and, with segment set, an anonymous segment.
 func newTeam(ctx context.Context, segment bool) (*team, error) {
+	return newTeamMax(ctx, segment, 0)
+}
+
+// newTeamMax is newTeam with a segment of maxProcs process-table slots
+// (0: the default).
+func newTeamMax(ctx context.Context, segment bool, maxProcs int) (*team, error) {
 	t := &team{}
 	t.ctx, t.cancel = context.WithCancel(ctx)
 	var err error
@@ -275,7 +281,11 @@ func newTeam(ctx context.Context, segment bool) (*team, error) {
 		return nil, err
 	}
 	if segment {
-		if t.seg, err = ps.NewAnonymous(uniqueName("seg"), 1<<20, nil); err != nil {
+		var opts *ps.Options
+		if maxProcs != 0 {
+			opts = &ps.Options{MaxProcesses: maxProcs}
+		}
+		if t.seg, err = ps.NewAnonymous(uniqueName("seg"), 1<<20, opts); err != nil {
 			t.sc.close()
 			return nil, err
 		}

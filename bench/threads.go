@@ -206,7 +206,7 @@ func threadsChild(c *childEnv) error {
 		}
 		release = m.Unlock
 	case "ps_sem":
-		s, err := ps.NewSemaphore(seg, "s", 0, 0)
+		s, err := ps.NewCountingSemaphore(seg, "s", 0, 0)
 		if err != nil {
 			return err
 		}

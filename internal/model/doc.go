@@ -278,6 +278,12 @@
 //     Release clears the sleepers bit and wakes every sleeper
 //     (sem.release.clear_sleepers, sem.release.wake), and a sleeper passes
 //     nothing on.
+//   - Semaphore of counting permits (SemaphoreConfig.Counting): the code's
+//     post checks closed again after its CAS (the CAS may have landed on
+//     Close's zero placeholder, which the model does not have) and returns
+//     ErrClosed then; its fast_cas steps run outside Segment.enter, which
+//     the model counts as in flight (Close waits for them), and its failed
+//     fast_cas is followed by the enter step.
 
 // # Running
 //

@@ -160,7 +160,8 @@ func TestStepsAreTaken(t *testing.T) {
 
 	taken = map[string]int{}
 	for _, cfg := range []SemaphoreConfig{
-		{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: Budget{Kill: 1, Cancel: 1, Close: 1}},
+		{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: Budget{Kill: 1, Cancel: 1, Close: 1}, Counting: true},
+		{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, acquire(1), release(1), release(1))}}, Initial: 2, Budget: Budget{Kill: 1, Cancel: 1, Close: 1}},
 		semaphoreBugs[0].cfg, // three processes
 		semaphoreBugs[2].cfg, // two goroutines of a process: the token is contended
 	} {

@@ -24,6 +24,16 @@ type SemaphoreConfig struct {
 	Initial uint8
 	Budget  Budget // Attach is not modelled for the semaphore
 
+	// Counting models a semaphore of counting permits
+	// (NewCountingSemaphore): no internal lock and no held entries; a
+	// take and a post are one CAS each on the value (sem.acquire.fast_cas,
+	// sem.release.fast_cas), the slow path of Acquire is the owned one
+	// without the lock and the reclaim, and permits taken are consumed
+	// (total falls). Without it the permits are owned (NewSemaphore): a
+	// Release of more than the process holds fails (ErrNotHeld), so
+	// total never changes.
+	Counting bool
+
 	// Bug2 reverts the fix of lost wake-up 2: Release, having cleared the
 	// sleepers bit, wakes one sleeper (FUTEX_WAKE(value, 1)) instead of
 	// all, and the one it wakes may be unable to use the permits (it asks
@@ -67,6 +77,12 @@ type SemaphoreConfig struct {
 	// then reclaims: a holder that dies after its watch changes a word the
 	// sleep names, and one dead before the reclaim's look is reclaimed.
 	BugReclaimFirst bool
+	// BugGrantUnheld is owned permits as the code had them before the
+	// kinds were split: a Release of permits the process does not hold
+	// adds them (a producer's post) instead of failing with ErrNotHeld.
+	// The permits in existence then exceed the total the semaphore was
+	// created with.
+	BugGrantUnheld bool
 }
 
 // Semaphore program counters. Each names the step the goroutine takes next.
@@ -108,6 +124,7 @@ const (
 	spRLoadW                  // sem.release.load_waiters
 	spRClear                  // sem.release.clear_sleepers
 	spRWake                   // sem.release.wake
+	spEnterC                  // sem.acquire.enter after a failed fast_cas (counting)
 	spDone
 	spDead
 	spGone
@@ -122,7 +139,7 @@ var semPCName = [...]string{
 	spWakeLive: "wake_all_live", spCheckDone: "check_done", spLoadWoken: "load_woken", spCould2: "could(woken)",
 	spYield: "yield_token", spRetOK: "exit", spRet: "release(ok)", spRetErr: "release(err)",
 	spRLocked: "release.locked", spRLoadW: "release.load_waiters", spRClear: "release.clear_sleepers", spRWake: "release.wake",
-	spDone: "done", spDead: "dead", spGone: "gone",
+	spEnterC: "enter", spDone: "done", spDead: "dead", spGone: "gone",
 }
 
 func semFinished(pc uint8) bool { return pc >= spDone }
@@ -263,12 +280,16 @@ func (s *SemState) unmapped(p int) bool { return int(s.proc[p].close) > len(semC
 func (s *SemState) count() uint8 { return s.value & svCount }
 
 // take gives t n permits if there are enough (take, under the internal
-// lock; the sleepers bit is kept).
-func (s *SemState) take(t int, n uint8) bool {
+// lock, or a CAS for counting permits; the sleepers bit is kept).
+func (m *SemaphoreModel) take(s *SemState, t int, n uint8) bool {
 	if s.count() < n {
 		return false
 	}
 	s.value -= n
+	if m.cfg.Counting {
+		s.total -= n // consumed: nobody holds it
+		return true
+	}
 	s.held[t/maxGoroutines] += n
 	s.th[t].holds += n
 	return true
@@ -368,7 +389,7 @@ func (m *SemaphoreModel) startReclaim(ns *SemState, t, e int) string {
 		return ""
 	}
 	// The take after reclaimDead.
-	if ns.take(t, m.ops[t][ns.th[t].op].N) {
+	if m.take(ns, t, m.ops[t][ns.th[t].op].N) {
 		ns.ilock = 0
 		ns.th[t].pc = spRet
 		return "acquired"
@@ -399,6 +420,9 @@ func (m *SemaphoreModel) startWatch(ns *SemState, t, e int) string {
 // process has closed (the lock's token wait and sleep watch Close) and
 // reports whether the lock is free to take.
 func (m *SemaphoreModel) lockOr(s *SemState, t int, e *emitter[SemState], label string, closed func(*SemState)) bool {
+	if m.cfg.Counting {
+		return true // no internal lock
+	}
 	if s.proc[t/maxGoroutines].close != 0 {
 		ns := *s
 		closed(&ns)
@@ -440,6 +464,39 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 
 	switch th.pc {
 	case spOp:
+		if m.cfg.Counting && op.Acquire && n > 0 {
+			// The fast path, outside Segment.enter: a CAS that takes the
+			// permits if there are enough.
+			if m.take(&ns, t, n) {
+				m.advance(&ns, t)
+				add("sem.acquire.fast_cas", "acquired")
+				return
+			}
+			nt.pc = spEnterC
+			add("sem.acquire.fast_cas", "too few")
+			return
+		}
+		if m.cfg.Counting && !op.Acquire {
+			// post: the closed check, then one CAS that adds the permits
+			// and clears the sleepers bit; a wake if it was set.
+			if closed {
+				m.fail(&ns, t)
+				add("sem.release.fast_cas", "ErrClosed")
+				return
+			}
+			old := s.value
+			ns.value = (old&svCount + n) &^ svSleepers
+			ns.total += n
+			if old&svSleepers != 0 {
+				nt.pc = spRWake
+			} else {
+				m.advance(&ns, t)
+			}
+			add("sem.release.fast_cas", e.notef("value %d", int(ns.value&svCount), 0))
+			return
+		}
+		fallthrough
+	case spEnterC:
 		label := "sem.release.enter"
 		if op.Acquire {
 			label = "sem.acquire.enter"
@@ -468,7 +525,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		if !m.lockOr(s, t, e, "sem.acquire.try", failed) {
 			return
 		}
-		if ns.take(t, n) {
+		if m.take(&ns, t, n) {
 			nt.pc = spRetOK
 			add("sem.acquire.try", "acquired")
 			return
@@ -529,7 +586,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		if !m.lockOr(s, t, e, "sem.acquire.retry", func(s *SemState) { s.th[t].pc = spToken2 }) {
 			return
 		}
-		if ns.take(t, n) {
+		if m.take(&ns, t, n) {
 			nt.pc = spUnregOK
 			add("sem.acquire.retry", "acquired")
 			return
@@ -577,9 +634,11 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		if !m.lockOr(s, t, e, "sem.acquire.locked", func(s *SemState) { s.th[t].pc = spRetErr }) {
 			return
 		}
-		ns.ilock = uint8(t + 1)
+		if !m.cfg.Counting {
+			ns.ilock = uint8(t + 1)
+		}
 		nt.lives, nt.flags = 0, nt.flags&^sfPoll
-		if ns.take(t, n) {
+		if m.take(&ns, t, n) {
 			ns.ilock = 0
 			nt.pc = spRet
 			add("sem.acquire.locked", "acquired")
@@ -791,6 +850,11 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			return
 		}
 		h := s.held[p]
+		if h < n && !m.cfg.BugGrantUnheld {
+			m.fail(&ns, t)
+			add("sem.release.locked", e.notef("ErrNotHeld: holds %d", int(h), 0))
+			return
+		}
 		d := min(h, n)
 		ns.held[p] -= d
 		ns.value += n
@@ -828,6 +892,12 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 
 	case spRWake:
 		m.advance(&ns, t)
+		if m.cfg.Counting && closed {
+			// post's enter fails: its Close wakes every process watching
+			// it (proc.close.wake_all).
+			add("sem.release.wake", "ErrClosed: no wake")
+			return
+		}
 		if m.cfg.Bug2 {
 			m.wake(e, actor, "sem.release.wake", ns, fwValue, 1, "one")
 			return
@@ -976,8 +1046,9 @@ func (m *SemaphoreModel) env(s *SemState, e *emitter[SemState]) {
 	}
 }
 
-// Check checks that permits are conserved: none is created or lost, and a
-// live process's held entry is what its goroutines hold.
+// Check checks that permits are conserved: none is created or lost (for
+// owned permits, their number stays the initial one, so the value never
+// exceeds it), and a live process's held entry is what its goroutines hold.
 func (m *SemaphoreModel) Check(s *SemState) error {
 	sum := int(s.count())
 	for p := range m.nproc {
@@ -985,6 +1056,9 @@ func (m *SemaphoreModel) Check(s *SemState) error {
 	}
 	if sum != int(s.total) {
 		return Fail("permits", "value %d + held %v = %d, but %d permits exist", s.count(), s.held[:m.nproc], sum, s.total)
+	}
+	if !m.cfg.Counting && s.total != m.cfg.Initial {
+		return Fail("permits", "%d owned permits exist, but the semaphore was made with %d (value %d, held %v)", s.total, m.cfg.Initial, s.count(), s.held[:m.nproc])
 	}
 	for p := range m.nproc {
 		if s.proc[p].life != lifeAlive || s.proc[p].close != 0 {
@@ -1124,6 +1198,7 @@ func (m *SemaphoreModel) Format(s *SemState) string {
 }
 
 var semaphoreSteps = []string{
+	"sem.acquire.fast_cas",
 	"sem.acquire.enter",
 	"sem.acquire.check",
 	"sem.acquire.try",
@@ -1147,6 +1222,7 @@ var semaphoreSteps = []string{
 	"sem.acquire.load_woken",
 	"sem.acquire.yield_token",
 	"token.release",
+	"sem.release.fast_cas",
 	"sem.release.enter",
 	"sem.release.locked",
 	"sem.release.load_waiters",

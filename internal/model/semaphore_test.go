@@ -27,13 +27,18 @@ func TestSemaphore(t *testing.T) {
 		name string
 		cfg  SemaphoreConfig
 	}{
-		{"2 processes, a binary semaphore", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}}, Initial: 1, Budget: b}},
-		// P1 is a producer (it releases a permit it does not hold) and
-		// then a consumer; P0 needs both permits.
-		{"2 processes, Acquire(2) and a producer", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: b}},
+		{"owned, 2 processes, a binary semaphore", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}}, Initial: 1, Budget: b}},
+		// Mixed sizes over 2 owned permits: P0 needs both.
+		{"owned, 2 processes, Acquire(2) and Acquire(1)", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, acquire(1), release(1), acquire(1), release(1))}}, Initial: 2, Budget: b}},
+		// A Release of permits not held fails and changes nothing.
+		{"owned, Release by a non-holder", SemaphoreConfig{Procs: [][]SemScript{{sem(true, release(1))}, {sem(true, acquire(1), release(1))}}, Initial: 1, Budget: b}},
+		{"counting, 2 processes, a binary semaphore", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}}, Initial: 1, Budget: b, Counting: true}},
+		// P1 is a producer (it posts a permit) and then a consumer; P0
+		// needs both permits.
+		{"counting, Acquire(2) and a producer", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, release(1), acquire(1), release(1))}}, Initial: 1, Budget: b, Counting: true}},
 		// Two goroutines of P0 contend for the token, one asking for more
 		// than the other; P1 produces.
-		{"2 processes, Acquire(2) and Acquire(1) in one", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2)), sem(true, acquire(1))}, {sem(true, release(1))}}, Budget: b}},
+		{"counting, Acquire(2) and Acquire(1) in one", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2)), sem(true, acquire(1))}, {sem(true, release(1))}}, Budget: b, Counting: true}},
 	} {
 		r := exploreSemaphore(t, tc.name, tc.cfg, Options{})
 		for _, v := range r.Violations {
@@ -56,14 +61,14 @@ var semaphoreBugs = []struct {
 		// 1 < 3 and sleeps again, while Acquire(1) sleeps on with the
 		// value 1.
 		"Bug2: Release wakes one sleeper, which asks for more",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(3))}, {sem(false, acquire(1))}, {sem(false, release(1))}}},
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(3))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Counting: true},
 		func(c *SemaphoreConfig) { c.Bug2 = true },
 	},
 	{
 		// Release(1) wakes only P0, whose context is then done: it
 		// returns, and P1 sleeps on with the value 1.
 		"Bug2: Release wakes one sleeper, which is cancelled",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Budget: Budget{Cancel: 1}},
+		SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Budget: Budget{Cancel: 1}, Counting: true},
 		func(c *SemaphoreConfig) { c.Bug2 = true },
 	},
 	{
@@ -71,7 +76,7 @@ var semaphoreBugs = []struct {
 		// comes before P0.G0's last look, which finds 1 < 2 and sleeps:
 		// nobody wakes it, and P0.G1 stays parked with the value 1.
 		"BugTokenYield: the token holder does not yield before sleeping",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}, Counting: true},
 		func(c *SemaphoreConfig) { c.BugTokenYield = true },
 	},
 	{
@@ -79,7 +84,7 @@ var semaphoreBugs = []struct {
 		// after P0.G0's could found nobody registered, and before P0.G1
 		// registers; P0.G1 parks without looking again.
 		"BugNoRetry: a goroutine finding the token busy does not retry",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}, Counting: true},
 		func(c *SemaphoreConfig) { c.BugNoRetry = true },
 	},
 	{
@@ -87,14 +92,14 @@ var semaphoreBugs = []struct {
 		// yield after every sleep, which passes a goroutine that is not
 		// parked yet by.
 		"BugYieldAlways: the token yielded after a sleep only",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}},
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, release(1))}}, Counting: true},
 		func(c *SemaphoreConfig) { c.BugYieldAlways = true },
 	},
 	{
 		// P1, holding nothing, is killed between raising the value and its
 		// wake-up: P0 watched the holders only, none.
 		"BugWatchHolders: sleepers watch the holders only",
-		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, release(1))}}, Initial: 1, Budget: Budget{Kill: 1}},
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, release(1))}}, Initial: 1, Budget: Budget{Kill: 1}, Counting: true},
 		func(c *SemaphoreConfig) { c.BugWatchHolders = true },
 	},
 	{
@@ -105,6 +110,14 @@ var semaphoreBugs = []struct {
 		"BugReclaimFirst: reclaimDead before watchOthers",
 		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, acquire(1))}}, Initial: 2, Budget: Budget{Kill: 1}},
 		func(c *SemaphoreConfig) { c.BugReclaimFirst = true },
+	},
+	{
+		// Owned permits: P0 releases a permit it does not hold. With the
+		// old producer semantics the permit is added, and 2 exist of a
+		// semaphore made with 1.
+		"BugGrantUnheld: Release by a non-holder adds permits",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, release(1))}, {sem(false, acquire(1), release(1))}}, Initial: 1},
+		func(c *SemaphoreConfig) { c.BugGrantUnheld = true },
 	},
 }
 

@@ -311,10 +311,11 @@ type jsonMutex struct {
 }
 
 type jsonSemaphore struct {
-	Value   int          `json:"value"`
-	Max     int          `json:"max"`
-	Waiters int          `json:"waiters"`
-	Holders []jsonHolder `json:"holders"`
+	Counting bool         `json:"counting"`
+	Value    int          `json:"value"`
+	Max      int          `json:"max"`
+	Waiters  int          `json:"waiters"`
+	Holders  []jsonHolder `json:"holders"`
 }
 
 type jsonHolder struct {
@@ -366,7 +367,7 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 			jo.Mutex = &jm
 		}
 		if s := o.Semaphore; s != nil {
-			jo.Semaphore = &jsonSemaphore{Value: s.Value, Max: s.Max, Waiters: s.Waiters, Holders: []jsonHolder{}}
+			jo.Semaphore = &jsonSemaphore{Counting: s.Counting, Value: s.Value, Max: s.Max, Waiters: s.Waiters, Holders: []jsonHolder{}}
 			for _, h := range s.Holders {
 				jo.Semaphore.Holders = append(jo.Semaphore.Holders, jsonHolder(h))
 			}
