@@ -23,6 +23,7 @@ const (
 	KindCond      Kind = 5
 	KindSemaphore Kind = 6
 	KindQueue     Kind = 7
+	KindRWMutex   Kind = 8
 )
 
 func (k Kind) String() string {
@@ -41,6 +42,8 @@ func (k Kind) String() string {
 		return "semaphore"
 	case KindQueue:
 		return "queue"
+	case KindRWMutex:
+		return "rwmutex"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -62,7 +65,7 @@ func describeObject(k Kind, size uint64, param uint32) string {
 		return fmt.Sprintf("a queue of messages of up to %d bytes (%d bytes)", param, size)
 	case KindBytes:
 		return fmt.Sprintf("a bytes object of %d bytes", size)
-	case KindMutex, KindCond:
+	case KindMutex, KindCond, KindRWMutex:
 		return fmt.Sprintf("a %v (%d bytes)", k, size)
 	}
 	return fmt.Sprintf("an object of %v (%d bytes, parameter %d)", k, size, param)

@@ -1,0 +1,498 @@
+//go:build darwin || freebsd || linux
+
+package processshared_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	ps "github.com/processshared/processshared"
+	"github.com/processshared/processshared/internal/childtest"
+)
+
+func rwmutex(t *testing.T, s *ps.Segment, name string) *ps.RWMutex {
+	t.Helper()
+	rw, err := ps.NewRWMutex(s, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rw
+}
+
+// rwPanic runs f and returns what it panicked with, failing if it did not.
+func rwPanic(t *testing.T, what string, f func()) (r any) {
+	t.Helper()
+	defer func() {
+		if r = recover(); r == nil {
+			t.Fatalf("%s did not panic", what)
+		}
+	}()
+	f()
+	return nil
+}
+
+// rwChild starts a child of the current test with role, which reports on
+// its stdout, and returns its stdout and a function that closes its stdin
+// (the child's cue to go on).
+func rwChild(t *testing.T, seg *ps.Segment, role string, env ...string) (*bufio.Reader, func(), *os.Process) {
+	t.Helper()
+	cmd := segChild(t, seg, role, env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	childtest.Start(t, cmd)
+	return bufio.NewReader(out), func() { stdin.Close() }, cmd.Process
+}
+
+func expectLine(t *testing.T, r *bufio.Reader, want string) {
+	t.Helper()
+	if got := readLine(t, r); got != want {
+		t.Fatalf("child said %q, want %q", got, want)
+	}
+}
+
+// TestRWMutexSemantics, across processes:
+//
+//	R.1  R read-locks and reports.
+//	P.1  P's TryRLock succeeds (readers share); its TryLock fails.
+//	P.2  P's goroutine W calls Lock and blocks: R holds a read lock.
+//	S.1  S, a third process, tries TryRLock (false: a writer waits) and
+//	     RLockContext with a short deadline (DeadlineExceeded): a waiting
+//	     writer stops new readers.
+//	P.3  P releases its read lock; W still waits for R.
+//	R.2  R releases: W locks. S's RLock now blocks until W unlocks.
+func TestRWMutexSemantics(t *testing.T) {
+	switch childtest.Role() {
+	case "reader":
+		rw := rwmutex(t, inherit(t), "rw")
+		rw.RLock()
+		fmt.Println("rlocked")
+		os.Stdin.Read(make([]byte, 1))
+		rw.RUnlock()
+		fmt.Println("runlocked")
+		return
+	case "late":
+		rw := rwmutex(t, inherit(t), "rw")
+		fmt.Println(rw.TryRLock())
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		fmt.Println(errors.Is(rw.RLockContext(ctx), context.DeadlineExceeded))
+		rw.RLock()
+		fmt.Println("rlocked")
+		rw.RUnlock()
+		return
+	}
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	r, goOn, _ := rwChild(t, seg, "reader")
+	expectLine(t, r, "rlocked")
+	if !rw.TryRLock() {
+		t.Fatal("TryRLock failed while another process holds a read lock")
+	}
+	if rw.Readers() != 2 {
+		t.Errorf("Readers() = %d, want 2", rw.Readers())
+	}
+	if rw.TryLock() {
+		t.Fatal("TryLock succeeded while readers hold the lock")
+	}
+	var writing atomic.Bool
+	waitW := mustBlock(t, "Lock under readers", func() {
+		rw.Lock()
+		writing.Store(true)
+	})
+	s, _, _ := rwChild(t, seg, "late")
+	expectLine(t, s, "false")
+	expectLine(t, s, "true")
+	rw.RUnlock()
+	if writing.Load() {
+		t.Fatal("Lock returned while another process holds a read lock")
+	}
+	goOn()
+	expectLine(t, r, "runlocked")
+	waitW()
+	// S is now blocked in RLock behind the writer.
+	lines := make(chan string, 1)
+	go func() { lines <- readLine(t, s) }()
+	select {
+	case l := <-lines:
+		t.Fatalf("reader got in under the writer: %q", l)
+	case <-time.After(50 * time.Millisecond):
+	}
+	rw.Unlock()
+	select {
+	case l := <-lines:
+		if l != "rlocked" {
+			t.Fatalf("late reader said %q", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reader not let in after Unlock")
+	}
+}
+
+// TestRWMutexSameHandle: goroutines of one handle share read locks, and
+// any of them may RUnlock; a writer through the same handle waits for its
+// own handle's readers; RLocker is RLock/RUnlock.
+func TestRWMutexSameHandle(t *testing.T) {
+	rw := rwmutex(t, create(t, 1<<16, nil), "rw")
+	rw.RLock()
+	rw.RLocker().Lock()
+	if n := rw.Readers(); n != 2 {
+		t.Fatalf("Readers() = %d, want 2", n)
+	}
+	wait := mustBlock(t, "Lock under own read locks", rw.Lock)
+	done := make(chan bool)
+	go func() { rw.RUnlock(); done <- true }()
+	<-done
+	rw.RLocker().Unlock()
+	wait()
+	if rw.TryRLock() || rw.TryLock() {
+		t.Fatal("TryRLock or TryLock succeeded under the write lock")
+	}
+	rw.Unlock()
+	if !rw.TryLock() {
+		t.Fatal("TryLock of a free rwmutex failed")
+	}
+	rw.Unlock()
+	if !rw.Consistent() || rw.OwnerDeaths() != 0 {
+		t.Fatal("a fresh rwmutex is not consistent")
+	}
+}
+
+// TestRWMutexMisuse: RUnlock and Unlock without the lock, Unlock by another
+// process, MarkConsistent by a reader, and use after Close.
+func TestRWMutexMisuse(t *testing.T) {
+	if childtest.Role() == "unlock" {
+		rw := rwmutex(t, inherit(t), "rw")
+		r := rwPanic(t, "Unlock by another process", rw.Unlock)
+		var ne *ps.NotOwnerError
+		if err, ok := r.(error); !ok || !errors.As(err, &ne) {
+			t.Fatalf("recovered %v, want *NotOwnerError", r)
+		}
+		fmt.Printf("holder=%d\n", ne.HolderPID)
+		return
+	}
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	notOwner := func(what string, f func()) {
+		t.Helper()
+		r := rwPanic(t, what, f)
+		if err, ok := r.(error); !ok || !errors.Is(err, ps.ErrNotOwner) {
+			t.Fatalf("%s: recovered %v, want ErrNotOwner", what, r)
+		}
+	}
+	notOwner("RUnlock never locked", rw.RUnlock)
+	rw.RLock()
+	rw.RUnlock()
+	notOwner("RUnlock once too often", rw.RUnlock)
+	if rw.Readers() != 0 {
+		t.Fatalf("Readers() = %d after a refused RUnlock", rw.Readers())
+	}
+	notOwner("Unlock of unlocked", rw.Unlock)
+	rw.RLock()
+	notOwner("MarkConsistent by a reader", rw.MarkConsistent)
+	rw.RUnlock()
+	rw.Lock()
+	want := fmt.Sprintf("holder=%d", os.Getpid())
+	if out := childtest.Output(t, segChild(t, seg, "unlock")); !strings.HasPrefix(out, want+"\n") {
+		t.Fatalf("child said %q, want %q", out, want)
+	}
+	rw.MarkConsistent()
+	rw.Unlock()
+
+	seg.Close()
+	if err := rw.LockContext(context.Background()); !errors.Is(err, ps.ErrClosed) {
+		t.Fatalf("LockContext after Close: %v", err)
+	}
+	if err := rw.RLockContext(context.Background()); !errors.Is(err, ps.ErrClosed) {
+		t.Fatalf("RLockContext after Close: %v", err)
+	}
+	for name, f := range map[string]func(){"RLock": rw.RLock, "Lock": rw.Lock, "RUnlock": rw.RUnlock, "Unlock": rw.Unlock,
+		"TryLock": func() { rw.TryLock() }, "TryRLock": func() { rw.TryRLock() }, "Consistent": func() { rw.Consistent() }} {
+		r := rwPanic(t, name+" after Close", f)
+		if err, ok := r.(error); !ok || !errors.Is(err, ps.ErrClosed) {
+			t.Fatalf("%s after Close: recovered %v, want ErrClosed", name, r)
+		}
+	}
+}
+
+// TestRWMutexContext: RLockContext under a writer and LockContext under a
+// writer and under a reader (another process), each cancelled before,
+// during, and at its deadline. A writer that gives up while draining lets
+// the readers it held back in.
+func TestRWMutexContext(t *testing.T) {
+	switch childtest.Role() {
+	case "writer", "reader":
+		rw := rwmutex(t, inherit(t), "rw")
+		if childtest.Role() == "writer" {
+			rw.Lock()
+		} else {
+			rw.RLock()
+		}
+		fmt.Println("locked")
+		os.Stdin.Read(make([]byte, 1))
+		if childtest.Role() == "writer" {
+			rw.Unlock()
+		} else {
+			rw.RUnlock()
+		}
+		return
+	}
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	check := func(name string, lock func(context.Context) error) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := lock(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s cancelled before: %v", name, err)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		errc := make(chan error)
+		go func() { errc <- lock(ctx) }()
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s cancelled during: %v", name, err)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
+		defer cancel()
+		if err := lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s deadline: %v", name, err)
+		}
+	}
+	for _, role := range []string{"writer", "reader"} {
+		r, goOn, p := rwChild(t, seg, role)
+		expectLine(t, r, "locked")
+		if role == "writer" {
+			check("RLockContext under a writer", rw.RLockContext)
+		}
+		check("LockContext under a "+role, rw.LockContext)
+		if role == "reader" && !rw.TryRLock() {
+			t.Fatal("TryRLock failed after a writer gave up")
+		} else if role == "reader" {
+			rw.RUnlock()
+		}
+		goOn()
+		p.Wait()
+	}
+	if err := rw.LockContext(context.Background()); err != nil {
+		t.Fatalf("LockContext after the children left: %v", err)
+	}
+	rw.Unlock()
+}
+
+// TestRWMutexHammer: 3 processes × 3 goroutines (a writer and two readers
+// each) on one 256-byte record of 32 words. A writer sets every word to
+// a new value one by one; a reader copies the record and checks that every
+// word is equal, and that no writer is inside while it reads. Shared
+// counters of writers and readers inside check exclusion from both sides;
+// the final record equals the number of writes made.
+func TestRWMutexHammer(t *testing.T) {
+	const words, writes, reads, procs = 32, 2000, 5000, 3
+	type counters struct{ writersIn, readersIn, bad, written *int64 }
+	open := func(s *ps.Segment) (*ps.RWMutex, *ps.Array[int64], counters) {
+		rec, err := ps.NewArray[int64](s, "record", words)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rwmutex(t, s, "rw"), rec, counters{counter(t, s, "w"), counter(t, s, "r"), counter(t, s, "bad"), counter(t, s, "n")}
+	}
+	if childtest.Role() == "hammer" {
+		s := inherit(t)
+		rw, rec, c := open(s)
+		// Start together, so that the processes overlap.
+		ready := counter(t, s, "ready")
+		atomic.AddInt64(ready, 1)
+		for atomic.LoadInt64(ready) < procs {
+			time.Sleep(time.Millisecond)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { // writer
+			for range writes {
+				rw.Lock()
+				if atomic.AddInt64(c.writersIn, 1) != 1 || atomic.LoadInt64(c.readersIn) != 0 {
+					atomic.AddInt64(c.bad, 1)
+				}
+				v := rec.Load(0) + 1
+				for i := range words {
+					rec.Store(i, v)
+				}
+				atomic.AddInt64(c.written, 1)
+				atomic.AddInt64(c.writersIn, -1)
+				rw.Unlock()
+			}
+		})
+		reader := func() {
+			var buf [words]int64
+			for range reads {
+				rw.RLock()
+				atomic.AddInt64(c.readersIn, 1)
+				if atomic.LoadInt64(c.writersIn) != 0 {
+					atomic.AddInt64(c.bad, 1)
+				}
+				rec.CopyTo(buf[:])
+				for _, w := range buf {
+					if w != buf[0] {
+						atomic.AddInt64(c.bad, 1)
+						break
+					}
+				}
+				atomic.AddInt64(c.readersIn, -1)
+				rw.RUnlock()
+			}
+		}
+		wg.Go(reader)
+		wg.Go(reader)
+		wg.Wait()
+		return
+	}
+	seg := create(t, 1<<16, nil)
+	_, rec, c := open(seg)
+	runChildren(t, seg, procs, "hammer")
+	t.Logf("%d writes, %d bad observations", *c.written, *c.bad)
+	if *c.bad != 0 {
+		t.Fatalf("%d observations of a half-written record or a writer among readers", *c.bad)
+	}
+	if *c.written != procs*writes || rec.Load(0) != procs*writes || rec.Load(words-1) != procs*writes {
+		t.Fatalf("record %d..%d after %d writes, want %d", rec.Load(0), rec.Load(words-1), *c.written, procs*writes)
+	}
+}
+
+// TestRWMutexWriterKilled: W locks, writes half a record and is killed
+// (SIGKILL) while P sleeps in RLockContext. P gets the read lock at once
+// and is told (ErrOwnerDead); every locker is told until a writer calls
+// MarkConsistent.
+func TestRWMutexWriterKilled(t *testing.T) {
+	if childtest.Role() == "die" {
+		rw := rwmutex(t, inherit(t), "rw")
+		rw.Lock()
+		fmt.Println("locked")
+		os.Stdin.Read(make([]byte, 1))
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	r, goOn, p := rwChild(t, seg, "die")
+	expectLine(t, r, "locked")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error)
+	go func() { errc <- rw.RLockContext(ctx) }()
+	time.Sleep(20 * time.Millisecond)
+	goOn()
+	err := <-errc
+	var de *ps.OwnerDeadError
+	if !errors.As(err, &de) || !errors.Is(err, ps.ErrOwnerDead) {
+		t.Fatalf("RLockContext after the writer died: %v, want ErrOwnerDead", err)
+	}
+	if de.DeadPID != p.Pid {
+		t.Errorf("DeadPID %d, want %d", de.DeadPID, p.Pid)
+	}
+	if rw.Readers() != 1 || rw.Consistent() || rw.OwnerDeaths() != 1 {
+		t.Fatalf("after the death: Readers=%d Consistent=%v OwnerDeaths=%d", rw.Readers(), rw.Consistent(), rw.OwnerDeaths())
+	}
+	if err := rw.RLockContext(ctx); !errors.Is(err, ps.ErrOwnerDead) {
+		t.Fatalf("second RLockContext: %v, want ErrOwnerDead again", err)
+	}
+	rw.RUnlock()
+	rw.RUnlock()
+	if err := rw.LockContext(ctx); !errors.Is(err, ps.ErrOwnerDead) {
+		t.Fatalf("LockContext before MarkConsistent: %v, want ErrOwnerDead", err)
+	}
+	rw.MarkConsistent()
+	rw.Unlock()
+	if err := rw.RLockContext(ctx); err != nil {
+		t.Fatalf("RLockContext after MarkConsistent: %v", err)
+	}
+	rw.RUnlock()
+	if rw.OwnerDeaths() != 1 {
+		t.Fatalf("OwnerDeaths %d, want 1", rw.OwnerDeaths())
+	}
+}
+
+// TestRWMutexReaderKilled: R read-locks twice and is killed while P sleeps
+// in LockContext; P gets the write lock, not told of any death: a dead
+// reader's holds are returned. Then a reader that closes its Segment
+// holding a read lock: the same.
+func TestRWMutexReaderKilled(t *testing.T) {
+	switch childtest.Role() {
+	case "die", "close":
+		s := inherit(t)
+		rw := rwmutex(t, s, "rw")
+		rw.RLock()
+		rw.RLock()
+		fmt.Println("rlocked")
+		os.Stdin.Read(make([]byte, 1))
+		if childtest.Role() == "close" {
+			s.Close()
+			os.Stdin.Read(make([]byte, 1))
+			return
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	for _, role := range []string{"die", "close"} {
+		r, goOn, p := rwChild(t, seg, role)
+		expectLine(t, r, "rlocked")
+		if rw.Readers() != 2 {
+			t.Fatalf("Readers() = %d, want 2", rw.Readers())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errc := make(chan error)
+		go func() { errc <- rw.LockContext(ctx) }()
+		time.Sleep(20 * time.Millisecond)
+		goOn()
+		if err := <-errc; err != nil {
+			t.Fatalf("%s: LockContext after the reader left: %v, want nil", role, err)
+		}
+		cancel()
+		if !rw.Consistent() || rw.Readers() != 0 {
+			t.Fatalf("%s: Consistent=%v Readers=%d", role, rw.Consistent(), rw.Readers())
+		}
+		rw.Unlock()
+		p.Kill()
+		p.Wait()
+	}
+}
+
+// TestRWMutexWriterCloses: a writer that closes its Segment holding the
+// write lock is a dead writer to the next locker.
+func TestRWMutexWriterCloses(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	other, err := ps.Open(seg.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw2 := rwmutex(t, other, "rw")
+	rw2.Lock()
+	wait := mustBlock(t, "RLock under another handle's write lock", rw.RLock)
+	other.Close()
+	wait()
+	if rw.Consistent() {
+		t.Fatal("Consistent after the writer closed holding the lock")
+	}
+	rw.RUnlock()
+	if !rw.TryLock() {
+		t.Fatal("TryLock failed")
+	}
+	rw.MarkConsistent()
+	rw.Unlock()
+}
