@@ -54,7 +54,9 @@ import (
 //	h          → h|waiters       a waiter (reader or writer), before it sleeps
 //	id|w       → 0 + wake all    Unlock, or a writer that gives up draining
 //	dead|w     → id|w            a writer that found the writer dead
-//	dead|w     → 0 + wake all    a reader that found the writer dead
+//	dead|w     → id|w → 0        a reader that found the writer dead: it
+//	                             marks the state inconsistent in between,
+//	                             then wakes all
 //
 // Unlock wakes every sleeper on the word, not one: the readers all may go
 // in. So no wake is ever consumed by one sleeper for the others, and a
@@ -208,7 +210,7 @@ func (rw *RWMutex) rlockFast() bool {
 	}
 	atomic.AddUint32(rw.count, 1)                                             // step: rw.rlock.add
 	if atomic.LoadUint32(rw.word) != 0 || atomic.LoadUint32(rw.closed) != 0 { // step: rw.rlock.recheck
-		rw.rdone() // step: rw.rlock.undo
+		rw.rdone()
 		return false
 	}
 	if raceEnabled {
@@ -301,8 +303,10 @@ func (rw *RWMutex) claim() error {
 //	         the writer if the count drops to 0 under its rdWaiter) and
 //	         look again
 //	token    at most one goroutine per handle sleeps in the kernel
-//	sleep    set lockWaiters, futex_waitv on the word, the cancel word and
-//	         the writer's live word; back to load when woken
+//	sleep    watch every other process's live word too (the kernel's one
+//	         death wake-up may go to a process that dies before passing it
+//	         on), set lockWaiters, futex_waitv on the word, the cancel word
+//	         and the live words; back to load when woken
 //	give up  ctx done or Close: return without a hold. Unlock woke every
 //	         sleeper, so no wake-up is taken from anyone.
 func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
@@ -326,15 +330,17 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 				}
 				return rw.consistent()
 			}
-			rw.rdone() // step: rw.rlock.undo
+			rw.rdone()
 			continue
 		}
 		var lives []liveRef
 		poll := false
+		var skip uint64 // the holder's slot, watched first
 		if owner := v & idMask; owner != rw.id {
+			skip, _, _ = rw.s.lay.slotOf(owner)
 			h := rw.s.lookup(owner)
 			if !h.alive {
-				rw.clearDead(v, h.pid) // step: rw.rlock.takeover
+				rw.clearDead(v, h.pid)
 				continue
 			}
 			if h.live == nil {
@@ -347,6 +353,14 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 				lives = []liveRef{l}
 			}
 		}
+		// And every other process: the kernel wakes one sleeper of a dead
+		// process's live word, and that sleeper may die before it wakes
+		// the others (see watchOthers).
+		lives, ok, others := rw.s.watchOthers(lives, skip)
+		if !ok {
+			continue
+		}
+		poll = poll || others
 		if !token {
 			if err := rw.l.acquire(ctx, rw.s); err != nil {
 				return err
@@ -366,18 +380,21 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 	}
 }
 
-// clearDead is a reader's takeover of a dead writer's word v: the state is
-// marked inconsistent before the word is freed, so that every locker after
-// the free is told.
+// clearDead is a reader's takeover of a dead writer's word v. It takes the
+// word as a writer would, marks the state inconsistent, and frees the word:
+// every locker after the free is told, and if the CAS fails (the writer
+// freed the word itself, in an Unlock that raced with its Close) nobody
+// is. Marking before the CAS would tell the next lockers of a death that
+// was not one; freeing before marking would let a locker in untold
+// (internal/model, RWMutex). A reader killed holding the word this way is
+// a dead writer to the next one.
 func (rw *RWMutex) clearDead(v uint32, deadPID int) {
-	base := unsafe.Pointer(rw.word)
-	atomic.StoreUint32((*uint32)(unsafe.Add(base, rwDeadPID)), uint32(deadPID))
-	atomic.OrUint32(rw.flags, mutexInconsistent)
-	if atomic.CompareAndSwapUint32(rw.word, v, 0) {
-		atomic.AddUint32((*uint32)(unsafe.Add(base, rwDeaths)), 1)
-		if v&lockWaiters != 0 {
-			wakeAll(rw.word)
-		}
+	if !atomic.CompareAndSwapUint32(rw.word, v, rw.id|v&lockWaiters) { // step: rw.rlock.takeover
+		return
+	}
+	rw.takeover(deadPID)
+	if atomic.SwapUint32(rw.word, 0)&lockWaiters != 0 { // step: rw.rlock.takeover_wake
+		wakeAll(rw.word)
 	}
 }
 
@@ -446,10 +463,11 @@ func (rw *RWMutex) enterAnd(lock func() error) (err error) {
 //	token    at most one goroutine per handle sleeps on the word
 //	load     read the word: 0 → CAS it; held by a dead identity → take it
 //	         over keeping lockWaiters (OwnerDeadError at the end); held by
-//	         a live one → watch its live word, set lockWaiters, sleep
+//	         a live one → watch its live word and every other's, set
+//	         lockWaiters, sleep
 //	drain    for each reader line below high: count 0, or owner dead → next
-//	         line; else watch the owner's live word, set rdWaiter, sleep
-//	         on the count; back to drain the line when woken
+//	         line; else watch the owner's live word and every other's, set
+//	         rdWaiter, sleep on the count; back to the line when woken
 //	give up  ctx done or Close: in the first phase, return (nothing to
 //	         pass on: Unlock wakes all); in the drain, free the word and
 //	         wake all, so that the readers it held back go in
@@ -462,7 +480,7 @@ func (rw *RWMutex) lock(ctx context.Context) (err error) {
 		}
 	}
 	if err := rw.drain(ctx); err != nil {
-		rw.release() // step: rw.lock.abandon
+		rw.release()
 		return err
 	}
 	if raceEnabled {
@@ -492,7 +510,9 @@ func (rw *RWMutex) lockWord(ctx context.Context) (dead bool, err error) {
 		}
 		var lives []liveRef
 		poll := false
+		var skip uint64 // the holder's slot, watched first
 		if owner := v & idMask; owner != rw.id {
+			skip, _, _ = rw.s.lay.slotOf(owner)
 			h := rw.s.lookup(owner)
 			if !h.alive {
 				if atomic.CompareAndSwapUint32(rw.word, v, rw.id|v&lockWaiters) { // step: rw.lock.takeover
@@ -511,6 +531,14 @@ func (rw *RWMutex) lockWord(ctx context.Context) (dead bool, err error) {
 				lives = []liveRef{l}
 			}
 		}
+		// And every other process: the kernel wakes one sleeper of a dead
+		// process's live word, and that sleeper may die before it wakes
+		// the others (see watchOthers).
+		lives, ok, others := rw.s.watchOthers(lives, skip)
+		if !ok {
+			continue
+		}
+		poll = poll || others
 		if v&lockWaiters == 0 {
 			if !atomic.CompareAndSwapUint32(rw.word, v, v|lockWaiters) { // step: rw.lock.set_waiters
 				continue
@@ -539,7 +567,9 @@ func (rw *RWMutex) drain(ctx context.Context) error {
 			o := atomic.LoadUint32(owner) // step: rw.drain.owner
 			var lives []liveRef
 			poll := false
+			var skip uint64
 			if o != rw.id {
+				skip, _, _ = rw.s.lay.slotOf(o)
 				h := rw.s.lookup(o)
 				if !h.alive {
 					break // a dead reader's holds are returned
@@ -554,6 +584,11 @@ func (rw *RWMutex) drain(ctx context.Context) error {
 					lives = []liveRef{l}
 				}
 			}
+			lives, ok, others := rw.s.watchOthers(lives, skip)
+			if !ok {
+				continue
+			}
+			poll = poll || others
 			if c&rdWaiter == 0 {
 				if !atomic.CompareAndSwapUint32(count, c, c|rdWaiter) { // step: rw.drain.set_waiter
 					continue
