@@ -208,7 +208,10 @@ func (rw *RWMutex) rlockFast() bool {
 	if atomic.LoadUint32(rw.word) != 0 || atomic.LoadUint32(rw.owner) != rw.id { // step: rw.rlock.load
 		return false
 	}
-	atomic.AddUint32(rw.count, 1)                                             // step: rw.rlock.add
+	if atomic.AddUint32(rw.count, 1)&rdMask == 0 { // step: rw.rlock.add
+		atomic.AddUint32(rw.count, ^uint32(0)) // a count of 2³¹-1: garbage (the slow path says so)
+		return false
+	}
 	if atomic.LoadUint32(rw.word) != 0 || atomic.LoadUint32(rw.closed) != 0 { // step: rw.rlock.recheck
 		rw.rdone()
 		return false
@@ -323,7 +326,10 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 	for {
 		v := atomic.LoadUint32(rw.word) // step: rw.rlock.load
 		if v == 0 {
-			atomic.AddUint32(rw.count, 1)        // step: rw.rlock.add
+			if atomic.AddUint32(rw.count, 1)&rdMask == 0 { // step: rw.rlock.add
+				atomic.AddUint32(rw.count, ^uint32(0))
+				return rw.countCorrupt()
+			}
 			if atomic.LoadUint32(rw.word) == 0 { // step: rw.rlock.recheck
 				if raceEnabled {
 					raceAcquire(rw.l.race)
@@ -378,6 +384,10 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 			return err
 		}
 	}
+}
+
+func (rw *RWMutex) countCorrupt() error {
+	return fmt.Errorf("%w: rwmutex %q: reader line %d holds 2³¹-1 read locks", ErrCorrupt, rw.name, rw.line)
 }
 
 // clearDead is a reader's takeover of a dead writer's word v. It takes the
@@ -692,7 +702,10 @@ func (rw *RWMutex) TryRLock() bool {
 				rw.clearDead(v, h.pid)
 				continue
 			}
-			atomic.AddUint32(rw.count, 1)
+			if atomic.AddUint32(rw.count, 1)&rdMask == 0 {
+				atomic.AddUint32(rw.count, ^uint32(0))
+				return rw.countCorrupt()
+			}
 			if atomic.LoadUint32(rw.word) == 0 {
 				if raceEnabled {
 					raceAcquire(rw.l.race)

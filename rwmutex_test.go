@@ -496,3 +496,59 @@ func TestRWMutexWriterCloses(t *testing.T) {
 	rw.MarkConsistent()
 	rw.Unlock()
 }
+
+// TestRWMutexInspect: Inspect shows the readers of each process, then the
+// writer, and after a writer's death the inconsistent state.
+func TestRWMutexInspect(t *testing.T) {
+	if childtest.Role() == "reader" {
+		rw := rwmutex(t, inherit(t), "rw")
+		rw.RLock()
+		rw.RLock()
+		fmt.Println("rlocked")
+		os.Stdin.Read(make([]byte, 1))
+		return
+	}
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	state := func() *ps.RWMutexState {
+		t.Helper()
+		si, err := ps.Inspect(seg.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range si.Objects {
+			if o.Name == "rw" && o.Kind == ps.KindRWMutex && o.RWMutex != nil && o.Err == nil {
+				return o.RWMutex
+			}
+		}
+		t.Fatalf("no rwmutex in %+v", si.Objects)
+		return nil
+	}
+	if st := state(); st.Writer || len(st.Readers) != 0 || !st.Consistent {
+		t.Fatalf("fresh rwmutex: %+v", st)
+	}
+	r, goOn, p := rwChild(t, seg, "reader")
+	expectLine(t, r, "rlocked")
+	rw.RLock()
+	st := state()
+	counts := map[int]int{}
+	for _, h := range st.Readers {
+		if h.Alive {
+			counts[h.PID] = h.Count
+		}
+	}
+	if st.Writer || len(st.Readers) != 2 || counts[os.Getpid()] != 1 || counts[p.Pid] != 2 {
+		t.Fatalf("two reader processes: %+v", st)
+	}
+	rw.RUnlock()
+	goOn()
+	p.Wait()
+	if st := state(); len(st.Readers) != 1 || st.Readers[0].Alive || st.Readers[0].PID != p.Pid {
+		t.Fatalf("after the reader exited holding 2: %+v (its dead holds are shown, not counted)", st)
+	}
+	rw.Lock()
+	if st := state(); !st.Writer || st.WriterPID != os.Getpid() || !st.WriterAlive {
+		t.Fatalf("write-locked: %+v", st)
+	}
+	rw.Unlock()
+}
