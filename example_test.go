@@ -52,12 +52,16 @@ func ExampleRWMutex() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	version, err := ps.NewArray[int64](seg, "version", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
 	rw.Lock()
-	// ... write the state rw protects ...
+	version.Store(0, 2) // the state rw protects
 	rw.Unlock()
 	switch err := rw.RLockContext(context.Background()); {
 	case err == nil:
-		fmt.Println("reading")
+		fmt.Println("reading version", version.Load(0))
 	case errors.Is(err, ps.ErrOwnerDead):
 		fmt.Println("reading a state a dead writer left; only a writer may repair it")
 	default:
@@ -66,7 +70,7 @@ func ExampleRWMutex() {
 	fmt.Println("read locks held:", rw.Readers())
 	rw.RUnlock()
 	// Output:
-	// reading
+	// reading version 2
 	// read locks held: 1
 }
 

@@ -297,6 +297,8 @@ func (rw *RWMutex) claim() error {
 // States of one reader:
 //
 //	claim    make the handle's reader line its own (first RLock only)
+//	spin     a few loads of a held word (spinTries) before any of the
+//	         below; the model folds them into load
 //	load     read the writer word: 0 → add; held by this handle (RLock
 //	         under its own Lock) → sleep, as sync.RWMutex deadlocks;
 //	         held by a dead identity → clear it, record the death, wake
@@ -323,6 +325,7 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 			rw.l.release()
 		}
 	}()
+	spins := 0
 	for {
 		v := atomic.LoadUint32(rw.word) // step: rw.rlock.load
 		if v == 0 {
@@ -337,6 +340,11 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 				return rw.consistent()
 			}
 			rw.rdone()
+			continue
+		}
+		if spins < spinTries { // a writer's critical section is often short
+			spins++
+			pause()
 			continue
 		}
 		var lives []liveRef
@@ -510,12 +518,18 @@ func (rw *RWMutex) lockWord(ctx context.Context) (dead bool, err error) {
 		return false, err
 	}
 	defer rw.l.release()
+	spins := 0
 	for {
 		v := atomic.LoadUint32(rw.word) // step: rw.lock.load
 		if v == 0 {
 			if atomic.CompareAndSwapUint32(rw.word, 0, rw.id) { // step: rw.lock.cas
 				return false, nil
 			}
+			continue
+		}
+		if spins < spinTries {
+			spins++
+			pause()
 			continue
 		}
 		var lives []liveRef
@@ -567,12 +581,18 @@ func (rw *RWMutex) lockWord(ctx context.Context) (dead bool, err error) {
 // needs no token: only the holder of the word drains.
 func (rw *RWMutex) drain(ctx context.Context) error {
 	n := min(uint64(atomic.LoadUint32(rw.high)), rw.nlines) // high comes from shared memory
+	spins := 0
 	for i := range n {
 		count, owner := rw.lineWords(i)
 		for {
 			c := atomic.LoadUint32(count) // step: rw.drain.load
 			if c&rdMask == 0 {
 				break
+			}
+			if spins < spinTries { // readers inside leave soon
+				spins++
+				pause()
+				continue
 			}
 			o := atomic.LoadUint32(owner) // step: rw.drain.owner
 			var lives []liveRef

@@ -196,6 +196,9 @@ func TestRWMutexMisuse(t *testing.T) {
 	}
 	notOwner("RUnlock never locked", rw.RUnlock)
 	rw.RLock()
+	if rw.Readers() != 1 {
+		t.Fatalf("Readers() = %d under one RLock", rw.Readers())
+	}
 	rw.RUnlock()
 	notOwner("RUnlock once too often", rw.RUnlock)
 	if rw.Readers() != 0 {

@@ -358,8 +358,6 @@ func (m *RWModel) Next(s *RWState, trace bool, steps []Step[RWState]) []Step[RWS
 	return e.out
 }
 
-func (m *RWModel) wakeAll(ns *RWState, w int) uint16 { return ns.fx.WakeAll(w) }
-
 func (m *RWModel) thread(s *RWState, t int, e *emitter[RWState]) {
 	th := &s.th[t]
 	if th.pc >= rpDone || th.pc == rpParked || th.pc == rpWoken && s.fx.Asleep(t) {
