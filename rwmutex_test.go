@@ -60,7 +60,7 @@ func rwChild(t *testing.T, seg *ps.Segment, role string, env ...string) (*bufio.
 
 func expectLine(t *testing.T, r *bufio.Reader, want string) {
 	t.Helper()
-	if got := readLine(t, r); got != want {
+	if got := rwReadLine(r); got != want {
 		t.Fatalf("child said %q, want %q", got, want)
 	}
 }
@@ -126,7 +126,7 @@ func TestRWMutexSemantics(t *testing.T) {
 	waitW()
 	// S is now blocked in RLock behind the writer.
 	lines := make(chan string, 1)
-	go func() { lines <- readLine(t, s) }()
+	go func() { lines <- rwReadLine(s) }()
 	select {
 	case l := <-lines:
 		t.Fatalf("reader got in under the writer: %q", l)
@@ -554,4 +554,13 @@ func TestRWMutexInspect(t *testing.T) {
 		t.Fatalf("write-locked: %+v", st)
 	}
 	rw.Unlock()
+}
+
+// rwReadLine reads a line from a child, without its newline.
+func rwReadLine(r *bufio.Reader) string {
+	line, err := r.ReadString('\n')
+	if err != nil && line == "" {
+		return "(" + err.Error() + ")"
+	}
+	return strings.TrimSuffix(line, "\n")
 }
