@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -563,4 +564,162 @@ func rwReadLine(r *bufio.Reader) string {
 		return "(" + err.Error() + ")"
 	}
 	return strings.TrimSuffix(line, "\n")
+}
+
+// TestRWMutexCloseWakes: Close wakes a reader sleeping behind a writer of
+// another handle, and a writer sleeping while it waits for a reader of
+// another handle: both return ErrClosed. The waiting writer frees the
+// writer word as it leaves, so the other handle's next locker is not told
+// of a death.
+func TestRWMutexCloseWakes(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	other, err := ps.Open(seg.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	held := rwmutex(t, other, "rw")
+	for _, what := range []string{"RLockContext under a writer", "LockContext under a reader"} {
+		s, err := ps.Open(seg.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rw := rwmutex(t, s, "rw")
+		lock, unlock := held.Lock, held.Unlock
+		wait := rw.RLockContext
+		if what == "LockContext under a reader" {
+			lock, unlock, wait = held.RLock, held.RUnlock, rw.LockContext
+		}
+		lock()
+		errc := make(chan error, 1)
+		go func() { errc <- wait(context.Background()) }()
+		select {
+		case err := <-errc:
+			t.Fatalf("%s returned at once: %v", what, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		s.Close()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, ps.ErrClosed) {
+				t.Fatalf("%s, then Close: %v, want ErrClosed", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Close did not wake the waiter", what)
+		}
+		unlock()
+	}
+	if err := held.LockContext(context.Background()); err != nil {
+		t.Fatalf("LockContext after the closed handles left: %v, want nil", err)
+	}
+	held.Unlock()
+}
+
+// TestRWMutexKillLoop kills, at random instants, a process whose two
+// goroutines write (Lock; a++; b = a; Unlock) and read (RLockContext; a
+// must equal b unless told of a dead writer; RUnlock) in a loop, 60 times.
+// After each kill the parent must get the write lock, told of the death if
+// the child died writing (a == b+1 then shows the half-done update), and
+// not told if it died reading or outside. In a third of the trials a
+// parent reader, and in another third a parent writer, is already waiting
+// when the kill lands.
+func TestRWMutexKillLoop(t *testing.T) {
+	if childtest.Role() == "loop" {
+		s := inherit(t)
+		rw := rwmutex(t, s, "rw")
+		a, b, bad := counter(t, s, "a"), counter(t, s, "b"), counter(t, s, "bad")
+		go func() {
+			for i := 0; ; i++ {
+				rw.Lock()
+				*a++
+				if i%3 == 0 {
+					time.Sleep(time.Microsecond)
+				}
+				*b = *a
+				rw.Unlock()
+			}
+		}()
+		go func() {
+			for {
+				if err := rw.RLockContext(context.Background()); err == nil {
+					if *a != *b {
+						atomic.AddInt64(bad, 1)
+					}
+				} else if !errors.Is(err, ps.ErrOwnerDead) {
+					panic(err)
+				}
+				rw.RUnlock()
+			}
+		}()
+		os.Stdout.WriteString("running\n")
+		select {}
+	}
+	const trials = 60
+	seg := create(t, 1<<16, nil)
+	rw := rwmutex(t, seg, "rw")
+	a, b, bad := counter(t, seg, "a"), counter(t, seg, "b"), counter(t, seg, "bad")
+	deaths := 0
+	for trial := range trials {
+		cmd := segChild(t, seg, "loop")
+		stdout, _ := cmd.StdoutPipe()
+		childtest.Start(t, cmd)
+		if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var res chan error
+		switch trial % 3 {
+		case 1: // a reader waits
+			res = make(chan error, 1)
+			go func() {
+				err := rw.RLockContext(ctx)
+				if err == nil || errors.Is(err, ps.ErrOwnerDead) {
+					rw.RUnlock()
+				}
+				res <- err
+			}()
+		case 2: // a writer waits
+			res = make(chan error, 1)
+			go func() { res <- rw.LockContext(ctx) }()
+		}
+		time.Sleep(time.Duration(rand.IntN(500)) * time.Microsecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		var err error
+		if res != nil {
+			err = <-res
+			if e := err; (e == nil || errors.Is(e, ps.ErrOwnerDead)) && trial%3 == 1 {
+				err = rw.LockContext(ctx) // the reader is done: now the write lock
+			} else if e != nil && !errors.Is(e, ps.ErrOwnerDead) {
+				t.Fatalf("trial %d: waiter after the kill: %v", trial, e)
+			}
+		} else {
+			err = rw.LockContext(ctx)
+		}
+		cancel()
+		switch {
+		case err == nil:
+			if *a != *b {
+				t.Fatalf("trial %d: a=%d b=%d without ErrOwnerDead", trial, *a, *b)
+			}
+		case errors.Is(err, ps.ErrOwnerDead):
+			deaths++
+			if *a != *b && *a != *b+1 {
+				t.Fatalf("trial %d: a=%d b=%d", trial, *a, *b)
+			}
+			*b = *a
+			rw.MarkConsistent()
+		default:
+			t.Fatalf("trial %d: Lock after kill: %v", trial, err)
+		}
+		if n := rw.Readers(); n != 0 {
+			t.Fatalf("trial %d: %d read locks counted under the write lock", trial, n)
+		}
+		rw.Unlock()
+	}
+	if rw.OwnerDeaths() != deaths || atomic.LoadInt64(bad) != 0 {
+		t.Fatalf("OwnerDeaths %d, saw %d; readers saw a half-done update %d times", rw.OwnerDeaths(), deaths, atomic.LoadInt64(bad))
+	}
+	t.Logf("%d trials, %d killed while writing", trials, deaths)
 }
