@@ -266,12 +266,23 @@ func (rw *RWMutex) rdone() bool {
 
 // claim makes this handle the owner of its reader line. The line's
 // previous owner is an earlier handle of the same process-table slot, dead
-// (its generation is older), or garbage: its holds are dropped. The caller
-// holds rw.s.enter().
+// (its generation is older), or garbage: its holds are dropped, before the
+// owner changes (once it is ours, goroutines of this handle add to the
+// count). Claims through one handle are serialized by its local's mutex,
+// so that a second claimer cannot drop the holds the first one's goroutines
+// took meanwhile. The caller holds rw.s.enter().
 func (rw *RWMutex) claim() error {
+	if atomic.LoadUint32(rw.owner) == rw.id {
+		return nil
+	}
+	rw.l.mu.Lock()
+	defer rw.l.mu.Unlock()
 	o := atomic.LoadUint32(rw.owner)
 	if o == rw.id {
-		return nil
+		return nil // another goroutine of this handle claimed it
+	}
+	if o != 0 && rw.s.lookup(o).alive {
+		return fmt.Errorf("%w: rwmutex %q: reader line %d belongs to a live handle", ErrCorrupt, rw.name, rw.line)
 	}
 	for {
 		h := atomic.LoadUint32(rw.high)
@@ -279,14 +290,11 @@ func (rw *RWMutex) claim() error {
 			break
 		}
 	}
-	if o != 0 && rw.s.lookup(o).alive {
-		return fmt.Errorf("%w: rwmutex %q: reader line %d belongs to a live handle", ErrCorrupt, rw.name, rw.line)
+	if atomic.SwapUint32(rw.count, 0)&rdWaiter != 0 { // step: rw.rlock.claim
+		futex.Wake(rw.count, 1)
 	}
 	if !atomic.CompareAndSwapUint32(rw.owner, o, rw.id) { // step: rw.rlock.claim
 		return fmt.Errorf("%w: rwmutex %q: reader line %d changed owner under its slot's handle", ErrCorrupt, rw.name, rw.line)
-	}
-	if atomic.SwapUint32(rw.count, 0)&rdWaiter != 0 { // step: rw.rlock.claim
-		futex.Wake(rw.count, 1)
 	}
 	return nil
 }

@@ -723,3 +723,44 @@ func TestRWMutexKillLoop(t *testing.T) {
 	}
 	t.Logf("%d trials, %d killed while writing", trials, deaths)
 }
+
+// TestRWMutexFirstRLocks: the first read locks of a handle, taken by many
+// goroutines at once (each claims the handle's reader line), are all
+// counted: a writer through another handle waits for every one.
+func TestRWMutexFirstRLocks(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	for round := range 20 {
+		s, err := ps.Open(seg.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rw := rwmutex(t, s, "rw")
+		const g = 8
+		var in, out sync.WaitGroup
+		release := make(chan struct{})
+		in.Add(g)
+		for range g {
+			out.Go(func() {
+				rw.RLock()
+				in.Done()
+				<-release
+				rw.RUnlock()
+			})
+		}
+		in.Wait()
+		if n := rw.Readers(); n != g {
+			t.Fatalf("round %d: Readers() = %d, want %d", round, n, g)
+		}
+		w := rwmutex(t, seg, "rw")
+		if w.TryLock() {
+			t.Fatalf("round %d: TryLock succeeded under %d read locks", round, g)
+		}
+		close(release)
+		out.Wait()
+		if !w.TryLock() {
+			t.Fatalf("round %d: TryLock failed after the readers left", round)
+		}
+		w.Unlock()
+		s.Close()
+	}
+}

@@ -284,11 +284,13 @@
 //     enter; folds the lookups of an identity into the load that finds it
 //     (the model has no newcomers, so identities are process+1 and never
 //     reused: a reader line's claim, whose old owner is always dead, is
-//     one step, rw.rlock.claim, where the code raises high, CASes the
-//     owner and swaps the count); and has the kernel's robust-list walk
-//     wake one sleeper of a dead live word, whose wait.sleep.wake_all_live
-//     wakes the others, as the code does. TryLock and TryRLock are not
-//     modelled: they take the same steps without sleeping.
+//     one step, rw.rlock.claim, where the code, under a process-local lock,
+//     raises high, swaps the count to 0 and CASes the owner); folds the
+//     waiters' spin (spinTries loads of a held word) into the load; has the
+//     kernel's robust-list walk wake one sleeper of a dead live word, whose
+//     wait.sleep.wake_all_live wakes the others, as the code does; and
+//     leaves out TryLock and TryRLock, which take the same steps without
+//     sleeping.
 //     Its fixes, each a toggle that TestRWMutexBugs shows found with a
 //     trace: BugNoRecheck (the reader's half of the Dekker pair),
 //     BugRUnlockNoWake (the draining writer's wake-up), BugAbandonNoWake (a
