@@ -60,15 +60,25 @@ import (
 //
 // Unlock wakes every sleeper on the word, not one: the readers all may go
 // in. So no wake is ever consumed by one sleeper for the others, and a
-// sleeper that gives up (cancelled, closed) has nothing to pass on. The
-// naive design, one shared reader count, makes every RLock of every process
-// write the same cache line: 2 reader processes then run slower than 1.
+// sleeper that gives up (cancelled, closed) has nothing to pass on; nor
+// does one killed after its wake-up, so the sleeps need no pending robust
+// op (the Mutex's armPending), which exists for a wake-up that went to one
+// sleeper only. The draining writer is the only sleeper on a reader line.
+// Every sleeper watches the live word of every other attached process
+// (watchOthers): the kernel wakes one sleeper of a dead process's live
+// word, and that sleeper may die before it wakes the others
+// (internal/model, BugWatchHolderOnly).
+//
+// The naive design, one shared reader count, makes every RLock of every
+// process write the same cache line: 2 reader processes then run slower
+// than 1 (pthread_rwlock does so: see bench, c_pthread_rwlock_read_2p).
 //
 // Transitions of reader line i, by its owner handle h:
 //
-//	owner: dead or 0 → h         the first RLock through h; then count → 0
-//	                             (a dead owner's holds are dropped), waking
-//	                             the writer if rdWaiter was set
+//	count → 0, owner: dead → h   the first RLock through h (claim): a dead
+//	                             owner's holds are dropped, waking the
+//	                             writer if rdWaiter was set, then the line
+//	                             becomes h's
 //	count: n → n+1               RLock; back to n if a writer is seen
 //	count: rdWaiter → 0 + wake   the last RUnlock while the writer sleeps
 //
