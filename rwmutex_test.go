@@ -115,6 +115,16 @@ func TestRWMutexSemantics(t *testing.T) {
 		rw.Lock()
 		writing.Store(true)
 	})
+	// W's claim is in the word once Inspect shows a writer (mustBlock
+	// only showed that Lock has not returned).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if rwState(t, seg, "rw").Writer {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blocked writer never showed in Inspect")
+		}
+	}
 	s, _, _ := rwChild(t, seg, "late")
 	expectLine(t, s, "false")
 	expectLine(t, s, "true")
@@ -514,20 +524,7 @@ func TestRWMutexInspect(t *testing.T) {
 	}
 	seg := create(t, 1<<16, nil)
 	rw := rwmutex(t, seg, "rw")
-	state := func() *ps.RWMutexState {
-		t.Helper()
-		si, err := ps.Inspect(seg.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range si.Objects {
-			if o.Name == "rw" && o.Kind == ps.KindRWMutex && o.RWMutex != nil && o.Err == nil {
-				return o.RWMutex
-			}
-		}
-		t.Fatalf("no rwmutex in %+v", si.Objects)
-		return nil
-	}
+	state := func() *ps.RWMutexState { t.Helper(); return rwState(t, seg, "rw") }
 	if st := state(); st.Writer || len(st.Readers) != 0 || !st.Consistent {
 		t.Fatalf("fresh rwmutex: %+v", st)
 	}
@@ -763,4 +760,20 @@ func TestRWMutexFirstRLocks(t *testing.T) {
 		w.Unlock()
 		s.Close()
 	}
+}
+
+// rwState returns the state Inspect shows of the RWMutex name in seg.
+func rwState(t *testing.T, seg *ps.Segment, name string) *ps.RWMutexState {
+	t.Helper()
+	si, err := ps.Inspect(seg.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range si.Objects {
+		if o.Name == name && o.Kind == ps.KindRWMutex && o.RWMutex != nil && o.Err == nil {
+			return o.RWMutex
+		}
+	}
+	t.Fatalf("no rwmutex %q in %+v", name, si.Objects)
+	return nil
 }
