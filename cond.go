@@ -210,7 +210,8 @@ type Cond struct {
 	rec      *uint64 // this handle's record
 	id       identity
 	l        *local
-	lastScan atomic.Int64 // when Signal or Broadcast last scanned (scanDue), Unix ns
+	lastScan atomic.Int64  // when Signal or Broadcast last scanned (scanDue), Unix ns
+	misses   atomic.Uint32 // Waits in a row whose spin ended without a grant, or that did not spin (spinDue)
 }
 
 // NewCond finds the Cond called name in s, creating it if it does not
@@ -395,10 +396,15 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 	// and the woken need. A spinner takes only
 	// the last signal: one with signals left over would have to pass the
 	// baton on without the kernel's cover (see arm below).
-	if alone && c.l.spin(func() bool { return atomic.LoadUint32(c.seq) != s0 }) { // step: cond.wait.spin
-		eligible = true
-		if _, ok := c.take(true); ok {
-			return nil
+	if alone {
+		if c.spinDue() && c.l.spin(func() bool { return atomic.LoadUint32(c.seq) != s0 }) { // step: cond.wait.spin
+			c.misses.Store(0)
+			eligible = true
+			if _, ok := c.take(true); ok {
+				return nil
+			}
+		} else {
+			c.misses.Add(1)
 		}
 	}
 	if !c.s.enter() {
@@ -474,6 +480,24 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 		woken = true
 	}
 }
+
+// spinDue reports whether a Wait through this handle should spin before it
+// sleeps: unless its last spinMisses Waits all ended their spins without a
+// grant, and then one Wait in spinProbe, to notice when spinning pays
+// again. A waiter whose Signal comes long after it waits (one that waits
+// for a whole Broadcast round, say) would otherwise spend a CPU for spinFor
+// on every Wait, while the processes it waits for need that CPU. Unlike a
+// budget that shrinks with each miss, a spin that succeeds now and then
+// keeps the full spin.
+func (c *Cond) spinDue() bool {
+	n := c.misses.Load()
+	return n < spinMisses || n%spinProbe == 0
+}
+
+const (
+	spinMisses = 4
+	spinProbe  = 16
+)
 
 // takeCancelled is a cancelled waiter's last look: if it is eligible and a
 // signal is outstanding, it takes it (the wake-up and the cancellation came

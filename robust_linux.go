@@ -126,6 +126,16 @@ func (k *keeper) setPending(node unsafe.Pointer) {
 // armPending makes word the pending robust operation of the calling
 // goroutine's thread, which it locks, and returns the function that undoes
 // both.
+//
+// A thread that has no robust list of its own (every thread of a program
+// without cgo) is given a head of ours, which stays registered on the
+// thread when disarmed, with nothing pending and an empty list (the kernel
+// then finds nothing to do when the thread exits): the next arm on that
+// thread is then one system call (get_robust_list, to see whose head the
+// thread has) and two plain stores, rather than three system calls. The
+// heads are never freed, since the kernel holds their addresses for the
+// lives of their threads. A thread with a list of its own (glibc's, in a cgo
+// program) gets a head of ours only while armed, and its own list back.
 func armPending(word *uint32) (disarm func()) {
 	if !theKeeper().robust {
 		return func() {}
@@ -136,8 +146,21 @@ func armPending(word *uint32) (disarm func()) {
 		runtime.UnlockOSThread()
 		return func() {}
 	}
+	if h, ok := threadHeads.Load(prev); ok {
+		return armOn(h.(*robustHead), word)
+	}
 	h := new(robustHead)
 	h.next = uintptr(unsafe.Pointer(&h.next))
+	if prev == 0 {
+		// Registered empty, then armed: the kernel never sees a
+		// pending op on a head it does not have.
+		if futex.SetRobustList(unsafe.Pointer(h), unsafe.Sizeof(*h)) != nil {
+			runtime.UnlockOSThread()
+			return func() {}
+		}
+		threadHeads.Store(uintptr(unsafe.Pointer(h)), h)
+		return armOn(h, word)
+	}
 	h.listOpPending = uintptr(unsafe.Pointer(word))
 	if futex.SetRobustList(unsafe.Pointer(h), unsafe.Sizeof(*h)) != nil {
 		runtime.UnlockOSThread()
@@ -149,3 +172,16 @@ func armPending(word *uint32) (disarm func()) {
 		runtime.UnlockOSThread()
 	}
 }
+
+// armOn arms word on h, the calling thread's registered head of ours.
+func armOn(h *robustHead, word *uint32) (disarm func()) {
+	atomic.StoreUintptr(&h.listOpPending, uintptr(unsafe.Pointer(word)))
+	return func() {
+		atomic.StoreUintptr(&h.listOpPending, 0)
+		runtime.UnlockOSThread()
+	}
+}
+
+// threadHeads holds the heads armPending left registered on threads, by
+// address: never freed (see armPending).
+var threadHeads sync.Map // uintptr → *robustHead

@@ -346,7 +346,7 @@ func orNone(s string) string {
 // or panics, is reported as failed; its goroutine is abandoned and its
 // children are killed.
 func runFigure(cfg *config, f figure) result {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	ctx, cancel := untimed(cfg.timeout)
 	defer cancel()
 	done := make(chan result, 1)
 	go func() {
@@ -435,4 +435,14 @@ func modulePath(gomod []byte) string {
 		}
 	}
 	return ""
+}
+
+// untimed returns a context that is cancelled after d, or by cancel, and
+// has no deadline: a wait under it is untimed in the kernel, like the C
+// peers' (pthread_cond_wait, sem_wait), where a deadline would arm a kernel
+// timer on every sleep. The cancellation still ends a hung wait.
+func untimed(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := time.AfterFunc(d, cancel)
+	return ctx, func() { t.Stop(); cancel() }
 }

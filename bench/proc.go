@@ -315,7 +315,7 @@ func (t *team) close() {
 // segment, if any, is inherited. The exit status says whether it succeeded.
 func childMain(role string) int {
 	ppid := os.Getppid()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := untimed(5 * time.Minute)
 	defer cancel()
 	go func() { // a child outlives neither its parent nor a hang
 		for {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -146,11 +147,25 @@ func SetRobustList(head unsafe.Pointer, size uintptr) error {
 
 // Now returns the CLOCK_MONOTONIC time in nanoseconds, the clock the deadlines
 // of Wait and Waitv are measured on.
+//
+// It reads Go's monotonic clock (the vDSO's CLOCK_MONOTONIC, without a
+// system call) and adds the offset between the two clocks, measured once:
+// clock_gettime through x/sys is a real system call.
 func Now() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
+	o := monoOffset()
+	return o.base + int64(time.Since(o.t))
 }
+
+var monoOffset = sync.OnceValue(func() (o struct {
+	t    time.Time
+	base int64
+}) {
+	var ts unix.Timespec
+	o.t = time.Now()
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	o.base = ts.Nano()
+	return o
+})
 
 // GetRobustList returns the calling thread's robust futex list head and its
 // size. It wraps get_robust_list(2) for the calling thread (pid 0).
