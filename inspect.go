@@ -79,6 +79,13 @@ type RWMutexState struct {
 	Consistent  bool // false after a writer died holding it, until MarkConsistent
 	OwnerDeaths int  // writers that died holding it, since it was created
 	DeadPID     int  // the last writer that died holding it, or 0
+
+	// Statistics since it was created, counted only by lock calls (read
+	// or write) that slept in the kernel.
+	Waited        uint64        // calls that slept
+	WaitTotal     time.Duration // their total time from the first sleep on
+	Timeouts      int           // ...Context calls whose deadline passed while waiting
+	Cancellations int           // ...Context calls cancelled while waiting
 }
 
 // SemaphoreState is the state of a Semaphore at the instant it was read.
@@ -457,6 +464,11 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			Consistent:  load32(mem, off+rwFlags)&mutexInconsistent == 0,
 			OwnerDeaths: int(load32(mem, off+rwDeaths)),
 			DeadPID:     int(load32(mem, off+rwDeadPID)),
+
+			Waited:        load64(mem, off+rwWaited),
+			WaitTotal:     time.Duration(load64(mem, off+rwWaitNs)),
+			Timeouts:      int(load32(mem, off+rwTimeout)),
+			Cancellations: int(load32(mem, off+rwCancels)),
 		}
 		if rw.Writer {
 			h := s.lookup(w & idMask)

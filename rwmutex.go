@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/processshared/processshared/internal/futex"
@@ -32,6 +33,13 @@ import (
 //	offset 8   deaths    number of writer deaths recovered from
 //	offset 12  deadPID   pid of the last writer that died holding it
 //	offset 16  high      one more than the highest reader line ever claimed
+//	offset 24  waited    lock calls that slept in the kernel (uint64)
+//	offset 32  waitNs    their total time from the first sleep to the
+//	                     return, nanoseconds (uint64)
+//	offset 40  timeouts  calls whose deadline passed while they waited
+//	offset 44  cancels   calls cancelled while they waited
+//
+// The statistics (offsets 24 to 47) are written only by calls that slept.
 //
 // Reader line i (for the handle in process-table slot i):
 //
@@ -95,6 +103,10 @@ const (
 	rwDeaths  = 8
 	rwDeadPID = 12
 	rwHigh    = 16
+	rwWaited  = 24
+	rwWaitNs  = 32
+	rwTimeout = 40
+	rwCancels = 44
 
 	rdCount = 0
 	rdOwner = 4
@@ -334,6 +346,8 @@ func (rw *RWMutex) claim() error {
 //	         sleeper, so no wake-up is taken from anyone.
 func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 	defer rw.s.guard(&err, guarded())
+	var slept time.Time // the first sleep, for the statistics
+	defer func() { rw.countWait(slept, err) }()
 	if err := rw.claim(); err != nil {
 		return err
 	}
@@ -406,6 +420,9 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 			}
 			v |= lockWaiters
 		}
+		if slept.IsZero() {
+			slept = time.Now()
+		}
 		if err := rw.s.sleep(ctx, rw.word, v, lives, poll); err != nil {
 			return err
 		}
@@ -414,6 +431,23 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) (err error) {
 
 func (rw *RWMutex) countCorrupt() error {
 	return fmt.Errorf("%w: rwmutex %q: reader line %d holds 2³¹-1 read locks", ErrCorrupt, rw.name, rw.line)
+}
+
+// countWait adds a call that first slept at start (zero: it never slept) and
+// ended with err to rw's statistics (see the layout above).
+func (rw *RWMutex) countWait(start time.Time, err error) {
+	if start.IsZero() {
+		return
+	}
+	base := unsafe.Pointer(rw.word)
+	switch err {
+	case context.DeadlineExceeded:
+		atomic.AddUint32((*uint32)(unsafe.Add(base, rwTimeout)), 1)
+	case context.Canceled:
+		atomic.AddUint32((*uint32)(unsafe.Add(base, rwCancels)), 1)
+	}
+	atomic.AddUint64((*uint64)(unsafe.Add(base, rwWaited)), 1)
+	atomic.AddUint64((*uint64)(unsafe.Add(base, rwWaitNs)), uint64(time.Since(start)))
 }
 
 // clearDead is a reader's takeover of a dead writer's word v. It takes the
@@ -509,13 +543,15 @@ func (rw *RWMutex) enterAnd(lock func() error) (err error) {
 //	         wake all, so that the readers it held back go in
 func (rw *RWMutex) lock(ctx context.Context) (err error) {
 	defer rw.s.guard(&err, guarded())
+	var slept time.Time // the first sleep, for the statistics
+	defer func() { rw.countWait(slept, err) }()
 	dead := false
 	if !atomic.CompareAndSwapUint32(rw.word, 0, rw.id) { // step: rw.lock.cas
-		if dead, err = rw.lockWord(ctx); err != nil {
+		if dead, err = rw.lockWord(ctx, &slept); err != nil {
 			return err
 		}
 	}
-	if err := rw.drain(ctx); err != nil {
+	if err := rw.drain(ctx, &slept); err != nil {
 		rw.release()
 		return err
 	}
@@ -531,7 +567,7 @@ func (rw *RWMutex) lock(ctx context.Context) (err error) {
 
 // lockWord is the first phase of lock after its CAS failed. It reports
 // whether it took the word from a dead writer.
-func (rw *RWMutex) lockWord(ctx context.Context) (dead bool, err error) {
+func (rw *RWMutex) lockWord(ctx context.Context, slept *time.Time) (dead bool, err error) {
 	if err := rw.l.acquire(ctx, rw.s); err != nil {
 		return false, err
 	}
@@ -587,6 +623,9 @@ func (rw *RWMutex) lockWord(ctx context.Context) (dead bool, err error) {
 			}
 			v |= lockWaiters
 		}
+		if slept.IsZero() {
+			*slept = time.Now()
+		}
 		if err := rw.s.sleep(ctx, rw.word, v, lives, poll); err != nil {
 			return false, err
 		}
@@ -597,7 +636,7 @@ func (rw *RWMutex) lockWord(ctx context.Context) (dead bool, err error) {
 // holding one itself, until another goroutine of the handle releases it).
 // The caller holds the writer word and rw.s.enter(). The draining writer
 // needs no token: only the holder of the word drains.
-func (rw *RWMutex) drain(ctx context.Context) error {
+func (rw *RWMutex) drain(ctx context.Context, slept *time.Time) error {
 	n := min(uint64(atomic.LoadUint32(rw.high)), rw.nlines) // high comes from shared memory
 	spins := 0
 	for i := range n {
@@ -642,6 +681,9 @@ func (rw *RWMutex) drain(ctx context.Context) error {
 					continue
 				}
 				c |= rdWaiter
+			}
+			if slept.IsZero() {
+				*slept = time.Now()
 			}
 			if err := rw.s.sleep(ctx, count, c, lives, poll); err != nil {
 				return err

@@ -307,6 +307,11 @@ func TestRWMutexContext(t *testing.T) {
 		t.Fatalf("LockContext after the children left: %v", err)
 	}
 	rw.Unlock()
+	// Three calls waited past their deadline; at least three (those
+	// cancelled before they slept may not count) were cancelled waiting.
+	if st := rwState(t, seg, "rw"); st.Timeouts != 3 || st.Cancellations < 3 || st.Waited < 6 || st.WaitTotal <= 0 {
+		t.Errorf("statistics: %d timeouts (want 3), %d cancellations (want 3 or more), %d waits, %v", st.Timeouts, st.Cancellations, st.Waited, st.WaitTotal)
+	}
 }
 
 // TestRWMutexHammer: 3 processes × 3 goroutines (a writer and two readers

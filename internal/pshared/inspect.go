@@ -186,6 +186,13 @@ func objectState(o ps.ObjectState) string {
 		if rw.OwnerDeaths > 0 {
 			parts = append(parts, fmt.Sprintf("%s died holding it so far", plural(rw.OwnerDeaths, "writer", "writers")))
 		}
+		if rw.Waited > 0 {
+			w := fmt.Sprintf("%d waits (%v in all)", rw.Waited, rw.WaitTotal.Round(time.Microsecond))
+			if rw.Timeouts+rw.Cancellations > 0 {
+				w += fmt.Sprintf(", %d timed out, %d cancelled", rw.Timeouts, rw.Cancellations)
+			}
+			parts = append(parts, w)
+		}
 		return strings.Join(parts, "; ")
 	case o.Semaphore != nil:
 		s := o.Semaphore
@@ -349,6 +356,12 @@ type jsonRWMutex struct {
 	Consistent         bool         `json:"consistent"`
 	OwnerDeaths        int          `json:"owner_deaths"`
 	DeadPID            int          `json:"dead_pid"`
+	// Statistics: lock calls that slept, their total time in
+	// nanoseconds, and those that timed out or were cancelled.
+	Waited        uint64        `json:"waited"`
+	WaitTotal     time.Duration `json:"wait_total_ns"`
+	Timeouts      int           `json:"timeouts"`
+	Cancellations int           `json:"cancellations"`
 }
 
 type jsonSemaphore struct {
@@ -409,7 +422,8 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 		if rw := o.RWMutex; rw != nil {
 			jo.RWMutex = &jsonRWMutex{Writer: rw.Writer, WriterPID: rw.WriterPID, WriterPIDNamespace: rw.WriterPIDNamespace,
 				WriterAlive: rw.WriterAlive, Waiters: rw.Waiters, Readers: []jsonHolder{},
-				Consistent: rw.Consistent, OwnerDeaths: rw.OwnerDeaths, DeadPID: rw.DeadPID}
+				Consistent: rw.Consistent, OwnerDeaths: rw.OwnerDeaths, DeadPID: rw.DeadPID,
+				Waited: rw.Waited, WaitTotal: rw.WaitTotal, Timeouts: rw.Timeouts, Cancellations: rw.Cancellations}
 			for _, h := range rw.Readers {
 				jo.RWMutex.Readers = append(jo.RWMutex.Readers, jsonHolder(h))
 			}
