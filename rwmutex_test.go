@@ -205,6 +205,20 @@ func TestRWMutexMisuse(t *testing.T) {
 			t.Fatalf("%s: recovered %v, want ErrNotOwner", what, r)
 		}
 	}
+	if _, err := ps.NewMutex(seg, "rw"); !errors.Is(err, ps.ErrMismatch) {
+		t.Fatalf("NewMutex of an RWMutex's name: %v, want ErrMismatch", err)
+	}
+	if m := mutex(t, seg, "m"); m != nil {
+		if _, err := ps.NewRWMutex(seg, "m"); !errors.Is(err, ps.ErrMismatch) {
+			t.Fatalf("NewRWMutex of a Mutex's name: %v, want ErrMismatch", err)
+		}
+	}
+	other := rwmutex(t, seg, "rw") // another value on the same handle: the same lock
+	other.RLock()
+	if rw.Readers() != 1 {
+		t.Fatalf("Readers() = %d after an RLock through a second value", rw.Readers())
+	}
+	rw.RUnlock()
 	notOwner("RUnlock never locked", rw.RUnlock)
 	rw.RLock()
 	if rw.Readers() != 1 {
