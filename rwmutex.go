@@ -213,12 +213,41 @@ func (rw *RWMutex) lineWords(i uint64) (count, owner *uint32) {
 // RLock locks rw for reading. It blocks while a writer holds rw or waits
 // for it. If a writer died holding rw, RLock acquires the read lock;
 // Consistent then reports false. It panics if the segment is closed.
+//
+// Its fast path is one call: the Dekker check of the writer word costs
+// more than the compiler inlines.
 func (rw *RWMutex) RLock() {
-	if rw.rlockFast() {
-		return
+	var n uint32
+	if atomic.LoadUint32(rw.word)|atomic.LoadUint32(rw.owner)^rw.id == 0 { // step: rw.rlock.load
+		n = atomic.AddUint32(rw.count, 1) // step: rw.rlock.add
+	}
+	if n&rdMask == 0 || atomic.LoadUint32(rw.word)|atomic.LoadUint32(rw.closed) != 0 { // step: rw.rlock.recheck
+		rw.rlockSlowPath(n)
+	}
+	if raceEnabled {
+		raceAcquire(rw.l.race)
+	}
+}
+
+// rlockSlowPath is RLock after its fast path failed; n is the count its
+// add made, 0 if it did not add.
+func (rw *RWMutex) rlockSlowPath(n uint32) {
+	if n != 0 {
+		rw.backOut(n)
 	}
 	err := rw.enterAnd(func() error { return rw.rlockSlow(context.Background()) })
 	rw.mustLocked("RLock", err)
+}
+
+// backOut undoes the fast path's add, which made the count n: a writer or
+// a Close came, or n overflowed (a count of 2³¹-1 is garbage, which the
+// slow path reports).
+func (rw *RWMutex) backOut(n uint32) {
+	if n&rdMask == 0 {
+		atomic.AddUint32(rw.count, ^uint32(0))
+		return
+	}
+	rw.rdone()
 }
 
 // rlockFast is RLock's fast path, outside the mapping: after a Close its
@@ -230,12 +259,9 @@ func (rw *RWMutex) rlockFast() bool {
 	if atomic.LoadUint32(rw.word) != 0 || atomic.LoadUint32(rw.owner) != rw.id { // step: rw.rlock.load
 		return false
 	}
-	if atomic.AddUint32(rw.count, 1)&rdMask == 0 { // step: rw.rlock.add
-		atomic.AddUint32(rw.count, ^uint32(0)) // a count of 2³¹-1: garbage (the slow path says so)
-		return false
-	}
-	if atomic.LoadUint32(rw.word) != 0 || atomic.LoadUint32(rw.closed) != 0 { // step: rw.rlock.recheck
-		rw.rdone()
+	n := atomic.AddUint32(rw.count, 1)                                                 // step: rw.rlock.add
+	if n&rdMask == 0 || atomic.LoadUint32(rw.word)|atomic.LoadUint32(rw.closed) != 0 { // step: rw.rlock.recheck
+		rw.backOut(n)
 		return false
 	}
 	if raceEnabled {
@@ -748,14 +774,29 @@ func (rw *RWMutex) RUnlock() {
 	if raceEnabled {
 		raceReleaseMerge(rw.rl.race)
 	}
-	if atomic.LoadUint32(rw.closed) != 0 {
-		closedPanic("RUnlock", "rwmutex", rw.name, rw.s)
+	n := atomic.AddUint32(rw.count, ^uint32(0)) // step: rw.runlock.sub
+	if n&rdMask == rdMask || n == rdWaiter || atomic.LoadUint32(rw.owner) != rw.id {
+		rw.runlockSlow(n)
 	}
-	if atomic.LoadUint32(rw.owner) != rw.id || !rw.rdone() {
+}
+
+// runlockSlow is RUnlock after its decrement made the count n: an
+// underflow (this handle held no read lock), or the last hold left while
+// the draining writer sleeps.
+//
+// The fast path checks the line's owner after its decrement, and not
+// closed: after a Close the owner word reads 0 from the placeholder, which
+// sends the call here.
+func (rw *RWMutex) runlockSlow(n uint32) {
+	if atomic.LoadUint32(rw.owner) != rw.id || n&rdMask == rdMask {
 		if rw.s.isClosed() {
 			closedPanic("RUnlock", "rwmutex", rw.name, rw.s)
 		}
+		atomic.AddUint32(rw.count, 1) // not this handle's hold: undo
 		panic(&NotOwnerError{Object: rw.name, CallerPID: os.Getpid()})
+	}
+	if atomic.CompareAndSwapUint32(rw.count, rdWaiter, 0) { // step: rw.runlock.clear
+		futex.Wake(rw.count, 1) // step: rw.runlock.wake
 	}
 }
 
