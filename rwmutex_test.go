@@ -5,10 +5,12 @@ package processshared_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +20,7 @@ import (
 
 	ps "github.com/processshared/processshared"
 	"github.com/processshared/processshared/internal/childtest"
+	"github.com/processshared/processshared/internal/shmtest"
 )
 
 func rwmutex(t *testing.T, s *ps.Segment, name string) *ps.RWMutex {
@@ -795,4 +798,54 @@ func rwState(t *testing.T, seg *ps.Segment, name string) *ps.RWMutexState {
 	}
 	t.Fatalf("no rwmutex %q in %+v", name, si.Objects)
 	return nil
+}
+
+// TestRWMutexCorrupt writes garbage (all ones, the high bit alone, 2³¹-1,
+// 1, a random word) over each word of an RWMutex's header and of its first
+// two reader lines, and then drives every operation (exercise, as
+// FuzzCorruptSegment does): each returns or fails with an error; none
+// panics or hangs.
+func TestRWMutexCorrupt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for word := range 40 { // 16 header words, then 24 words of reader lines
+		for _, pattern := range []uint32{0xffffffff, 0x80000000, 0x7fffffff, 1, rng.Uint32()} {
+			name := shmtest.Name(t)
+			seg, err := ps.Create(name, 96<<10, &ps.Options{MaxObjects: 16, MaxProcesses: 8, InitTimeout: 2 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			build(t, seg)
+			var off int64 = -1
+			objs, _ := seg.Objects()
+			for _, o := range objs {
+				if o.Name == "rw" {
+					off = o.Offset
+				}
+			}
+			if off < 0 {
+				t.Fatal("no rwmutex built")
+			}
+			f, err := os.OpenFile(filepath.Join("/dev/shm", name), os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b [4]byte
+			binary.NativeEndian.PutUint32(b[:], pattern)
+			f.WriteAt(b[:], off+4*int64(word))
+			f.Close()
+			start := time.Now()
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("word %d = %#x: panic %v", word, pattern, r)
+					}
+				}()
+				exercise(seg)
+			}()
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("word %d = %#x: exercise took %v", word, pattern, d)
+			}
+			seg.Close()
+		}
+	}
 }
