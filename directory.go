@@ -27,6 +27,7 @@ const (
 	// KindCountingSemaphore is a Semaphore of counting permits
 	// (NewCountingSemaphore); KindSemaphore is one of owned permits.
 	KindCountingSemaphore Kind = 13
+	KindRWMutex           Kind = 8
 )
 
 func (k Kind) String() string {
@@ -47,6 +48,8 @@ func (k Kind) String() string {
 		return "queue"
 	case KindCountingSemaphore:
 		return "counting-semaphore"
+	case KindRWMutex:
+		return "rwmutex"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -73,7 +76,7 @@ func describeObject(k Kind, size uint64, param uint32) string {
 		return fmt.Sprintf("a queue of messages of up to %d bytes (%d bytes)", param, size)
 	case KindBytes:
 		return fmt.Sprintf("a bytes object of %d bytes", size)
-	case KindMutex, KindCond:
+	case KindMutex, KindCond, KindRWMutex:
 		return fmt.Sprintf("a %v (%d bytes)", k, size)
 	}
 	return fmt.Sprintf("an object of %v (%d bytes, parameter %d)", k, size, param)

@@ -40,6 +40,40 @@ func Example() {
 	// Output: counter: 1
 }
 
+// Readers share an RWMutex; a writer excludes them. A reader whose
+// previous writer died is told, holding its read lock.
+func ExampleRWMutex() {
+	seg, err := ps.NewAnonymous("example", 1<<16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	rw, err := ps.NewRWMutex(seg, "config")
+	if err != nil {
+		log.Fatal(err)
+	}
+	version, err := ps.NewArray[int64](seg, "version", 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rw.Lock()
+	version.Store(0, 2) // the state rw protects
+	rw.Unlock()
+	switch err := rw.RLockContext(context.Background()); {
+	case err == nil:
+		fmt.Println("reading version", version.Load(0))
+	case errors.Is(err, ps.ErrOwnerDead):
+		fmt.Println("reading a state a dead writer left; only a writer may repair it")
+	default:
+		log.Fatal(err)
+	}
+	fmt.Println("read locks held:", rw.Readers())
+	rw.RUnlock()
+	// Output:
+	// reading version 2
+	// read locks held: 1
+}
+
 // A Mutex whose holder died is acquired by the next locker, who is told.
 func ExampleMutex_LockContext() {
 	seg, err := ps.NewAnonymous("example", 1<<16, nil)

@@ -58,6 +58,9 @@ func build(t *testing.T, s *ps.Segment) {
 		_, err = ps.NewCond(s, "c", m)
 	}
 	if err == nil {
+		_, err = ps.NewRWMutex(s, "rw")
+	}
+	if err == nil {
 		_, err = ps.NewSemaphore(s, "s", 2, 2)
 	}
 	if err == nil {
@@ -111,6 +114,31 @@ func exercise(s *ps.Segment) {
 		cancel()
 		if m.TryLock() {
 			m.Unlock()
+		}
+	}
+	if rw, err := ps.NewRWMutex(s, "rw"); err == nil {
+		rw.Consistent()
+		rw.OwnerDeaths()
+		rw.Readers()
+		ctx, cancel := short()
+		if err := rw.RLockContext(ctx); err == nil || errors.Is(err, ps.ErrOwnerDead) {
+			if rw.TryRLock() {
+				rw.RUnlock()
+			}
+			rw.RUnlock()
+		}
+		cancel()
+		ctx, cancel = short()
+		if err := rw.LockContext(ctx); err == nil || errors.Is(err, ps.ErrOwnerDead) {
+			rw.MarkConsistent()
+			rw.Unlock()
+		}
+		cancel()
+		if rw.TryLock() {
+			rw.Unlock()
+		}
+		if rw.TryRLock() {
+			rw.RUnlock()
 		}
 	}
 	useSem := func(sem *ps.Semaphore) {

@@ -63,6 +63,31 @@ type MutexState struct {
 	Cancellations int           // LockContext calls cancelled while waiting
 }
 
+// RWMutexState is the state of an RWMutex at the instant it was read.
+type RWMutexState struct {
+	// Writer reports that a writer holds the lock or waits for its
+	// readers to leave; WriterPID is its pid (0 if its table entry is
+	// gone), in PID namespace WriterPIDNamespace.
+	Writer             bool
+	WriterPID          int
+	WriterPIDNamespace uint64
+	WriterAlive        bool // false if it died: the next locker takes over
+	Waiters            bool // processes may be sleeping on the writer word
+	// Readers are the processes holding read locks (Count each); the
+	// holds of a dead one are ignored by writers.
+	Readers     []PermitHolder
+	Consistent  bool // false after a writer died holding it, until MarkConsistent
+	OwnerDeaths int  // writers that died holding it, since it was created
+	DeadPID     int  // the last writer that died holding it, or 0
+
+	// Statistics since it was created, counted only by lock calls (read
+	// or write) that slept in the kernel.
+	Waited        uint64        // calls that slept
+	WaitTotal     time.Duration // their total time from the first sleep on
+	Timeouts      int           // ...Context calls whose deadline passed while waiting
+	Cancellations int           // ...Context calls cancelled while waiting
+}
+
 // SemaphoreState is the state of a Semaphore at the instant it was read.
 type SemaphoreState struct {
 	Counting bool // counting permits (NewCountingSemaphore); else owned
@@ -102,6 +127,7 @@ type SlotState struct {
 type ObjectState struct {
 	ObjectInfo
 	Mutex     *MutexState
+	RWMutex   *RWMutexState
 	Semaphore *SemaphoreState
 	Cond      *CondState
 	Slot      *SlotState
@@ -371,6 +397,8 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 		need = slBufs + 2*alignUp(bufData+uint64(o.Param), objAlign)
 	case KindQueue:
 		need = qWaiting
+	case KindRWMutex:
+		need = rwSize(s.lay.procCap)
 	default:
 		return st // Bytes, Array, or a kind this version does not know
 	}
@@ -437,6 +465,26 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 		st.Slot = sl
 	case KindQueue:
 		st.Queue = s.queueState(off, size)
+	case KindRWMutex:
+		w := load32(mem, off+rwWord)
+		rw := &RWMutexState{
+			Writer:      w&idMask != 0,
+			Waiters:     w&lockWaiters != 0,
+			Readers:     rwReaders(s, off, s.lay.procCap),
+			Consistent:  load32(mem, off+rwFlags)&mutexInconsistent == 0,
+			OwnerDeaths: int(load32(mem, off+rwDeaths)),
+			DeadPID:     int(load32(mem, off+rwDeadPID)),
+
+			Waited:        load64(mem, off+rwWaited),
+			WaitTotal:     time.Duration(load64(mem, off+rwWaitNs)),
+			Timeouts:      int(load32(mem, off+rwTimeout)),
+			Cancellations: int(load32(mem, off+rwCancels)),
+		}
+		if rw.Writer {
+			h := s.lookup(w & idMask)
+			rw.WriterPID, rw.WriterAlive, rw.WriterPIDNamespace = h.pid, h.alive, h.pidns
+		}
+		st.RWMutex = rw
 	}
 	return st
 }

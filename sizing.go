@@ -9,6 +9,7 @@ import (
 // Contents lists the objects a segment is to hold, for SizeFor.
 type Contents struct {
 	Mutexes    int
+	RWMutexes  int
 	Conds      int
 	Semaphores int
 	Slots      []int   // the capacity of each Slot, as passed to NewSlot
@@ -25,7 +26,7 @@ type QueueSize struct {
 
 // objects returns the number of objects c lists.
 func (c Contents) objects() int {
-	return c.Mutexes + c.Conds + c.Semaphores + len(c.Slots) + len(c.Bytes) + len(c.Arrays) + len(c.Queues)
+	return c.Mutexes + c.RWMutexes + c.Conds + c.Semaphores + len(c.Slots) + len(c.Bytes) + len(c.Arrays) + len(c.Queues)
 }
 
 // SizeFor returns the size, and the options, of a segment that holds
@@ -43,6 +44,7 @@ func (c Contents) objects() int {
 //	process table          64 × P
 //	directory              128 × (O + O/2 + 1)
 //	Mutex                  64
+//	RWMutex                64 + 64 × max(P/8, min(P, 16)), P/8 rounded up
 //	Cond                   64 + 8 × P
 //	Semaphore              128 + 8 × P
 //	Slot of capacity c     128 + 2 × (32 + c, rounded up to 64)
@@ -78,6 +80,9 @@ func SizeFor(c Contents, opts *Options) (int64, *Options, error) {
 	var sizes []uint64
 	for range c.Mutexes {
 		sizes = append(sizes, mutexSize)
+	}
+	for range c.RWMutexes {
+		sizes = append(sizes, rwSize(procCap))
 	}
 	for range c.Conds {
 		sizes = append(sizes, condSize(procCap))

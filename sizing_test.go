@@ -17,7 +17,7 @@ import (
 // less than a page to spare; one more object gives ErrNoSpace saying why.
 func TestSizeFor(t *testing.T) {
 	for _, procs := range []int{0, 4, 300} {
-		c := ps.Contents{Mutexes: 3, Conds: 2, Semaphores: 2, Slots: []int{0, 100, 5000}, Bytes: []int64{1, 4096}, Arrays: []int64{8 * 1000}, Queues: []ps.QueueSize{{Capacity: 10, MaxSize: 100}, {Capacity: 1, MaxSize: 0}}}
+		c := ps.Contents{Mutexes: 3, RWMutexes: 2, Conds: 2, Semaphores: 2, Slots: []int{0, 100, 5000}, Bytes: []int64{1, 4096}, Arrays: []int64{8 * 1000}, Queues: []ps.QueueSize{{Capacity: 10, MaxSize: 100}, {Capacity: 1, MaxSize: 0}}}
 		size, opts, err := ps.SizeFor(c, &ps.Options{MaxProcesses: procs})
 		if err != nil {
 			t.Fatal(err)
@@ -38,6 +38,11 @@ func TestSizeFor(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+			}
+		}
+		for i := range c.RWMutexes {
+			if _, err := ps.NewRWMutex(seg, fmt.Sprint("rw", i)); err != nil {
+				t.Fatal(err)
 			}
 		}
 		for i := range c.Semaphores {

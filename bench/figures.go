@@ -53,6 +53,7 @@ func figures() []figure {
 			figure{"go_chan_oneway_" + s.name, goChanOneway(s.n)},
 			figure{"memmove_" + s.name, memmoveFloor(s.n)})
 	}
+	figs = append(figs, rwFigures()...) // rwlock.go
 	return append(figs,
 		figure{"go_sync_mutex_uncontended", goSyncMutexUncontended},
 		figure{"go_chan_pingpong", goChanPingPong},

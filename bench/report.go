@@ -29,8 +29,24 @@ var groups = []group{
 		title: "Mutex, uncontended",
 		unit:  "ns per lock+unlock pair, 1 process",
 		match: regexp.MustCompile(`_uncontended$`),
-		not:   regexp.MustCompile(`^ps_cond_`),
+		not:   regexp.MustCompile(`^ps_cond_|rwmutex|rwlock`),
 		ref:   "ps_mutex_uncontended",
+	},
+	{
+		title: "RWMutex",
+		unit:  "ns per RLock+RUnlock pair (uncontended), else per op (wall time / ops of all processes; a read copies and checks 256 bytes)",
+		match: regexp.MustCompile(`rwmutex|rwlock`),
+		refFor: func(name string) string {
+			switch {
+			case strings.HasSuffix(name, "_uncontended"):
+				return "ps_rwmutex_rlock_uncontended"
+			case strings.Contains(name, "_mixed_"):
+				return "ps_rwmutex_mixed_2p"
+			case strings.Contains(name, "_read_"):
+				return "ps_rwmutex_read_" + name[strings.LastIndex(name, "_")+1:]
+			}
+			return ""
+		},
 	},
 	{
 		title: "Mutex, 2 processes contending",
@@ -210,6 +226,8 @@ var targets = []target{
 	{"cond ping-pong < glibc pthread_cond ping-pong", "ps_cond_pingpong", "c_cond_pingpong", 1, true},
 	{"cond broadcast to 8 processes ≤ 1.0× glibc pthread_cond_broadcast", "ps_cond_broadcast_8p", "c_cond_broadcast_8p", 1, false},
 	{"owner death (SIGKILL) to next owner ≤ glibc robust mutex", "ps_owner_death_sigkill", "c_robust_owner_death_sigkill", 1, false},
+	{"uncontended RWMutex RLock+RUnlock ≤ 1.5× Mutex Lock+Unlock", "ps_rwmutex_rlock_uncontended", "ps_mutex_uncontended", 1.5, false},
+	{"RWMutex reads: 2 processes ≥ 1.5× the throughput of 1 (ns per read ≤ 1/1.5)", "ps_rwmutex_read_2p", "ps_rwmutex_read_1p", 1 / 1.5, false},
 	{"threads, 1000 goroutines blocked on a Mutex ≤ 0.1× go-ipc", "ps_threads_1000_blocked", "goipc_threads_1000_blocked", 0.1, false},
 	{"threads, 1000 goroutines blocked on a Semaphore ≤ 0.1× go-ipc", "ps_threads_1000_blocked_sem", "goipc_threads_1000_blocked", 0.1, false},
 	{"threads, 1000 goroutines blocked on a Cond ≤ 0.1× go-ipc", "ps_threads_1000_blocked_cond", "goipc_threads_1000_blocked", 0.1, false},

@@ -82,3 +82,29 @@ func TestSemaphoreDeep(t *testing.T) {
 		report(t, tc.name, exploreSemaphore(t, tc.name, tc.cfg, opt))
 	}
 }
+
+// TestRWMutexDeep explores 3 processes × 1 goroutine and 2 × 2 with the
+// environment events, two kills, and goroutines that lock twice.
+func TestRWMutexDeep(t *testing.T) {
+	opt := deep(t)
+	for _, tc := range []struct {
+		name string
+		cfg  RWConfig
+	}{
+		{"3×1, W R W, everything", RWConfig{Procs: [][]string{{"W"}, {"R"}, {"W"}}, Cancel: both, Budget: rwBudget}},
+		{"3×1, R W R, everything", RWConfig{Procs: [][]string{{"R"}, {"W"}, {"R"}}, Cancel: both, Budget: rwBudget}},
+		{"3×1, two kills", RWConfig{Procs: [][]string{{"W"}, {"RW"}, {"R"}}, Cancel: both, Budget: Budget{Kill: 2, Cancel: 1}}},
+		// Every event at once does not finish in 20 million states.
+		{"2×2, kill + cancel", RWConfig{Procs: [][]string{{"W", "R"}, {"R", "W"}}, Cancel: both, Budget: Budget{Kill: 1, Cancel: 1}}},
+		{"2×2, Close + cancel", RWConfig{Procs: [][]string{{"W", "R"}, {"R", "W"}}, Cancel: both, Budget: Budget{Close: 1, Cancel: 1}}},
+		{"2×2, twice each", RWConfig{Procs: [][]string{{"RW", "WR"}, {"WR"}}, Cancel: both, Budget: Budget{Kill: 1, Cancel: 1}}},
+	} {
+		m, err := NewRWModel(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Explore[RWState](m, opt)
+		t.Logf("%s: %v", tc.name, r)
+		report(t, tc.name, r)
+	}
+}

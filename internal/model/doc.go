@@ -284,6 +284,33 @@
 //     ErrClosed then; its fast_cas steps run outside Segment.enter, which
 //     the model counts as in flight (Close waits for them), and its failed
 //     fast_cas is followed by the enter step.
+//   - RWMutex (rwmutex.go, RWModel): the model folds RLock's fast path
+//     (outside Segment.enter) into its slow path, which takes the same
+//     shared steps (rw.rlock.load, add, recheck, rw.runlock.sub) inside
+//     enter; folds the lookups of an identity into the load that finds it
+//     (the model has no newcomers, so identities are process+1 and never
+//     reused: a reader line's claim, whose old owner is always dead, is
+//     one step, rw.rlock.claim, where the code, under a process-local lock,
+//     raises high, swaps the count to 0 and CASes the owner); folds the
+//     waiters' spin (spinTries loads of a held word) into the load; has the
+//     kernel's robust-list walk wake one sleeper of a dead live word, whose
+//     wait.sleep.wake_all_live wakes the others, as the code does; and
+//     leaves out TryLock and TryRLock, which take the same steps without
+//     sleeping.
+//     Its fixes, each a toggle that TestRWMutexBugs shows found with a
+//     trace: BugNoRecheck (the reader's half of the Dekker pair),
+//     BugRUnlockNoWake (the draining writer's wake-up), BugAbandonNoWake (a
+//     writer that gives up while draining frees the word and must wake the
+//     readers it held back), BugWatchHolderOnly (a sleeper watched the
+//     holder's live word only, as the code first did: the kernel's one
+//     death wake-up went to a sleeper that was killed before it passed it
+//     on; the code's sleeps now watch every other process, watchOthers,
+//     found by the deep run before the toggle existed). The checker also found, before the code
+//     followed it, that a reader's takeover of a dead writer marked the
+//     state inconsistent before its CAS: when the CAS failed (the writer's
+//     Unlock raced with its Close and freed the word itself) the next
+//     lockers were told of a death that was not one. The reader now takes
+//     the word, marks, and frees it (rw.rlock.takeover, takeover_wake).
 
 // # Running
 //

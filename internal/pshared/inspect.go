@@ -159,6 +159,41 @@ func objectState(o ps.ObjectState) string {
 			parts = append(parts, w)
 		}
 		return strings.Join(parts, "; ")
+	case o.RWMutex != nil:
+		rw := o.RWMutex
+		var parts []string
+		switch {
+		case !rw.Writer && len(rw.Readers) == 0:
+			parts = append(parts, "free")
+		case rw.Writer && rw.WriterPID == 0:
+			parts = append(parts, "writer: a process that is gone")
+		case rw.Writer:
+			parts = append(parts, fmt.Sprintf("writer %s (%s)", pidText(rw.WriterPID, rw.WriterPIDNamespace), aliveWord(rw.WriterAlive, "alive", "dead")))
+		}
+		if len(rw.Readers) > 0 {
+			var hs []string
+			for _, h := range rw.Readers {
+				hs = append(hs, fmt.Sprintf("%s ×%d (%s)", pidText(h.PID, h.PIDNamespace), h.Count, aliveWord(h.Alive, "alive", "dead")))
+			}
+			parts = append(parts, "read by "+strings.Join(hs, ", "))
+		}
+		if rw.Waiters {
+			parts = append(parts, "waiters")
+		}
+		if !rw.Consistent {
+			parts = append(parts, fmt.Sprintf("inconsistent: pid %d died writing", rw.DeadPID))
+		}
+		if rw.OwnerDeaths > 0 {
+			parts = append(parts, fmt.Sprintf("%s died holding it so far", plural(rw.OwnerDeaths, "writer", "writers")))
+		}
+		if rw.Waited > 0 {
+			w := fmt.Sprintf("%d waits (%v in all)", rw.Waited, rw.WaitTotal.Round(time.Microsecond))
+			if rw.Timeouts+rw.Cancellations > 0 {
+				w += fmt.Sprintf(", %d timed out, %d cancelled", rw.Timeouts, rw.Cancellations)
+			}
+			parts = append(parts, w)
+		}
+		return strings.Join(parts, "; ")
 	case o.Semaphore != nil:
 		s := o.Semaphore
 		str := fmt.Sprintf("%d free", s.Value)
@@ -277,6 +312,7 @@ type jsonObject struct {
 	State     string         `json:"state"` // objectState's words
 	Error     string         `json:"error,omitempty"`
 	Mutex     *jsonMutex     `json:"mutex,omitempty"`
+	RWMutex   *jsonRWMutex   `json:"rwmutex,omitempty"`
 	Semaphore *jsonSemaphore `json:"semaphore,omitempty"`
 	Cond      *jsonCond      `json:"cond,omitempty"`
 	Slot      *jsonSlot      `json:"slot,omitempty"`
@@ -306,6 +342,24 @@ type jsonMutex struct {
 	Waited        uint64        `json:"waited"`
 	WaitTotal     time.Duration `json:"wait_total_ns"`
 	WaitMax       time.Duration `json:"wait_max_ns"`
+	Timeouts      int           `json:"timeouts"`
+	Cancellations int           `json:"cancellations"`
+}
+
+type jsonRWMutex struct {
+	Writer             bool         `json:"writer"`
+	WriterPID          int          `json:"writer_pid"`
+	WriterPIDNamespace uint64       `json:"writer_pid_namespace,omitempty"`
+	WriterAlive        bool         `json:"writer_alive"`
+	Waiters            bool         `json:"waiters"`
+	Readers            []jsonHolder `json:"readers"`
+	Consistent         bool         `json:"consistent"`
+	OwnerDeaths        int          `json:"owner_deaths"`
+	DeadPID            int          `json:"dead_pid"`
+	// Statistics: lock calls that slept, their total time in
+	// nanoseconds, and those that timed out or were cancelled.
+	Waited        uint64        `json:"waited"`
+	WaitTotal     time.Duration `json:"wait_total_ns"`
 	Timeouts      int           `json:"timeouts"`
 	Cancellations int           `json:"cancellations"`
 }
@@ -365,6 +419,15 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 		if m := o.Mutex; m != nil {
 			jm := jsonMutex(*m)
 			jo.Mutex = &jm
+		}
+		if rw := o.RWMutex; rw != nil {
+			jo.RWMutex = &jsonRWMutex{Writer: rw.Writer, WriterPID: rw.WriterPID, WriterPIDNamespace: rw.WriterPIDNamespace,
+				WriterAlive: rw.WriterAlive, Waiters: rw.Waiters, Readers: []jsonHolder{},
+				Consistent: rw.Consistent, OwnerDeaths: rw.OwnerDeaths, DeadPID: rw.DeadPID,
+				Waited: rw.Waited, WaitTotal: rw.WaitTotal, Timeouts: rw.Timeouts, Cancellations: rw.Cancellations}
+			for _, h := range rw.Readers {
+				jo.RWMutex.Readers = append(jo.RWMutex.Readers, jsonHolder(h))
+			}
 		}
 		if s := o.Semaphore; s != nil {
 			jo.Semaphore = &jsonSemaphore{Counting: s.Counting, Value: s.Value, Max: s.Max, Waiters: s.Waiters, Holders: []jsonHolder{}}
