@@ -77,6 +77,11 @@ var ErrOwnerDead = errors.New("processshared: previous owner died while holding 
 // ErrNotOwner is matched by a *NotOwnerError.
 var ErrNotOwner = errors.New("processshared: unlock by a process that does not hold the lock")
 
+// ErrBroken is returned by a Barrier's Wait once the barrier is broken (a
+// registered party died, or a waiter's context ended) and by a WaitGroup's
+// Wait once a process holding Adds died, until Reset.
+var ErrBroken = errors.New("processshared: broken by a dead process or an abandoned wait")
+
 // ErrOverflow is returned when a Release would raise a Semaphore past its maximum.
 var ErrOverflow = errors.New("processshared: semaphore released past its maximum")
 

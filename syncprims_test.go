@@ -1,0 +1,148 @@
+//go:build linux
+
+package processshared_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	ps "github.com/processshared/processshared"
+)
+
+// Helpers shared by the tests of Event, Barrier, WaitGroup and Once.
+
+func event(t *testing.T, s *ps.Segment, name string, auto bool) *ps.Event {
+	t.Helper()
+	e, err := ps.NewEvent(s, name, auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func barrier(t *testing.T, s *ps.Segment, name string, n int) *ps.Barrier {
+	t.Helper()
+	b, err := ps.NewBarrier(s, name, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func waitGroup(t *testing.T, s *ps.Segment, name string) *ps.WaitGroup {
+	t.Helper()
+	g, err := ps.NewWaitGroup(s, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func once(t *testing.T, s *ps.Segment, name string) *ps.Once {
+	t.Helper()
+	o, err := ps.NewOnce(s, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// child starts the current test as a child with role (and env), reading
+// its standard output; it returns the command and a function that reads
+// one line, failing the test if none comes within a generous bound.
+func child(t *testing.T, seg *ps.Segment, role string, env ...string) (*exec.Cmd, func() string) {
+	t.Helper()
+	cmd := segChild(t, seg, role, env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 16)
+	go func() {
+		r := bufio.NewReader(out)
+		for {
+			l, err := r.ReadString('\n')
+			if l != "" {
+				lines <- l[:len(l)-min(1, len(l))]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	return cmd, func() string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return "(exited)"
+			}
+			return l
+		case <-time.After(20 * time.Second):
+			t.Fatalf("child %s: no line within 20s", role)
+			return ""
+		}
+	}
+}
+
+// kill9 kills cmd's process with SIGKILL and reaps it.
+func kill9(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+}
+
+// within runs f and fails the test if it does not return within 20 s
+// (a failure bound, not a timing assertion).
+func within(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not return within 20s", what)
+	}
+}
+
+// ctxCases runs wait, a blocking call that will not be satisfied, with a
+// context cancelled before the call, cancelled during it, and with a
+// deadline, and checks each returns its context's error (check may add
+// what the primitive promises on top).
+func ctxCases(t *testing.T, wait func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled before: %v, want context.Canceled", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	var err error
+	w := mustBlock(t, "wait with a live context", func() { err = wait(ctx) })
+	cancel()
+	w()
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled during: %v, want context.Canceled", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("deadline: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func printf(format string, a ...any) { fmt.Printf(format+"\n", a...) }
+
+func add(p *int64, d int64) int64 { return atomic.AddInt64(p, d) }
