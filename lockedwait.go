@@ -97,7 +97,10 @@ func (o *lockedState) load(off uint64) uint32 { return atomic.LoadUint32(o.w(off
 func (o *lockedState) set(off uint64, v uint32) {
 	n := atomic.LoadUint32(o.w(lwJN))
 	if n >= lwJournalMax {
-		panic(fmt.Sprintf("processshared: %s %q: journal overflow", o.kind, o.name)) // a bug here, not the user's
+		// Only garbage written under our lock gets here (enter checked
+		// the journal was empty, and no change sets more than
+		// lwJournalMax words): start the journal again.
+		n = 0
 	}
 	e := lwJEnt + uint64(n)*8
 	atomic.StoreUint32(o.w(e), uint32(off))
@@ -123,6 +126,11 @@ func (o *lockedState) wake() { wakeAll(o.seq) } // step: lw.change.wake
 func (o *lockedState) enter(ctx context.Context) error {
 	err := o.lock.lock(ctx)
 	if err == nil {
+		if n := atomic.LoadUint32(o.w(lwJN)); n != 0 {
+			// A journal left by a holder that did not die: garbage.
+			o.lock.unlock()
+			return fmt.Errorf("%w: %s %q: journal of %d entries under a consistent lock", ErrCorrupt, o.kind, o.name, n)
+		}
 		return nil
 	}
 	if _, dead := err.(*OwnerDeadError); !dead {

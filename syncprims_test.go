@@ -146,3 +146,46 @@ func ctxCases(t *testing.T, wait func(ctx context.Context) error) {
 func printf(format string, a ...any) { fmt.Printf(format+"\n", a...) }
 
 func add(p *int64, d int64) int64 { return atomic.AddInt64(p, d) }
+
+// TestSyncInspect: Inspect shows the state of each new kind, as another
+// process reads it.
+func TestSyncInspect(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	e := event(t, seg, "e", true)
+	e.Set()
+	b := barrier(t, seg, "b", 3)
+	b.WaitContext(canceled())
+	g := waitGroup(t, seg, "g")
+	g.Add(3)
+	o := once(t, seg, "o")
+	o.Do(func(bool) error { return errors.New("fail") })
+	si, err := seg.Inspect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]ps.ObjectState{}
+	for _, o := range si.Objects {
+		if o.Err != nil {
+			t.Errorf("%s: %v", o.Name, o.Err)
+		}
+		byName[o.Name] = o
+	}
+	if st := byName["e"].Event; st == nil || !st.Set || !st.AutoReset || byName["e"].Kind.String() != "event" {
+		t.Errorf("event: %+v", st)
+	}
+	if st := byName["b"].Barrier; st == nil || st.Parties != 3 || st.Joined != 1 || !st.Broken || st.Dead != 0 {
+		t.Errorf("barrier: %+v", st)
+	}
+	if st := byName["g"].WaitGroup; st == nil || st.Count != 3 || len(st.Holders) != 1 || st.Holders[0].Count != 3 || !st.Holders[0].Alive {
+		t.Errorf("waitgroup: %+v", st)
+	}
+	if st := byName["o"].Once; st == nil || st.Done || st.Running || st.Failures != 1 {
+		t.Errorf("once: %+v", st)
+	}
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
