@@ -23,10 +23,11 @@ import (
 //
 // The protocol (steps of internal/model's LockedModel, "lw."):
 //
-//	waiter:  locked   take the lock; look at the state (cond): done →
-//	                  unlock and return; else read seq (v)
-//	         watch    watch every other attached process's live word
-//	                  (watchOthers)
+//	waiter:  locked   take the lock
+//	         watch    watch every other attached process's live word, and
+//	                  the free and dead slots' (watchAll)
+//	         check    look at the state (cond): done → unlock and return;
+//	                  else read seq (v)
 //	         unlock   release the lock
 //	         sleep    futex_waitv on seq = v, the cancel word and the live
 //	                  words; back to locked when woken
@@ -171,18 +172,24 @@ func (o *lockedState) wait(ctx context.Context, cond func() (bool, error), giveU
 		if err := o.enter(ctx); err != nil { // step: lw.wait.locked
 			return o.abandon(err, cond, giveUp)
 		}
-		done, err := cond()
+		// The watches come before the look: a process that dies after
+		// its watch changes a word the sleep names, and one that died
+		// before is dead to cond's lookups. (In the other order, a party
+		// found alive by cond and dead by watchAll would be neither:
+		// internal/model, BugCheckFirst.)
+		var ok, poll bool
+		lives, ok, poll = o.s.watchAll(lives[:0]) // step: lw.wait.watch
+		if !ok {
+			o.unlock()
+			continue
+		}
+		done, err := cond() // step: lw.wait.check
 		if done || err != nil {
 			o.unlock()
 			return err
 		}
 		v := atomic.LoadUint32(o.seq)
-		var ok, poll bool
-		lives, ok, poll = o.s.watchAll(lives[:0]) // step: lw.wait.watch
-		o.unlock()                                // step: lw.wait.unlock
-		if !ok {
-			continue
-		}
+		o.unlock() // step: lw.wait.unlock
 		if err := o.s.sleep(ctx, o.seq, v, lives, poll); err != nil {
 			return o.abandon(err, cond, giveUp)
 		}

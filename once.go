@@ -164,7 +164,7 @@ func (o *Once) run(f func(bool) error, retry bool) (err error) {
 			err = cerr
 		}
 	}()
-	err = f(retry)
+	err = f(retry) // step: lw.run
 	ok = err == nil
 	return err
 }
