@@ -127,7 +127,7 @@ func (e *Event) Reset() error {
 		return ErrClosed
 	}
 	defer e.s.exit()
-	atomic.AndUint32(e.word, ^uint32(evSet))
+	atomic.AndUint32(e.word, ^uint32(evSet)) // step: event.reset
 	return nil
 }
 
@@ -167,12 +167,9 @@ func (e *Event) WaitContext(ctx context.Context) (err error) {
 		v := atomic.LoadUint32(e.word)
 		return v&evSet != 0 || !e.auto && v&evGenMask != gen
 	}
-	// Spin briefly: a Set from another CPU usually comes soon.
-	if e.l.spin(ready) { // step: event.wait.spin
-		if v := atomic.LoadUint32(e.word); e.take(v) || !e.auto && v&evGenMask != gen { // step: event.wait.take
-			return e.acquired()
-		}
-	}
+	// Spin briefly: a Set from another CPU usually comes soon. The loop
+	// looks again whatever the spin saw.
+	e.l.spin(ready) // step: event.wait.spin
 	var lives []liveRef
 	for {
 		v := atomic.LoadUint32(e.word)                  // step: event.wait.load
@@ -186,7 +183,7 @@ func (e *Event) WaitContext(ctx context.Context) (err error) {
 			v |= evSleepers
 		}
 		var ok, poll bool
-		lives, ok, poll = e.s.watchAll(lives[:0])
+		lives, ok, poll = e.s.watchAll(lives[:0]) // step: event.wait.watch
 		if !ok {
 			continue
 		}

@@ -115,7 +115,6 @@ func TestLockedBugs(t *testing.T) {
 	}
 }
 
-
 // TestLockedStepsAreTaken: every step the LockedModel lists is taken in
 // its CI configurations, and every label taken is listed.
 func TestLockedStepsAreTaken(t *testing.T) {
@@ -139,5 +138,25 @@ func TestLockedStepsAreTaken(t *testing.T) {
 		if !strings.HasPrefix(l, "env.") && !strings.HasPrefix(l, "kernel.") && !slices.Contains(steps, l) {
 			t.Errorf("step %q is taken but not listed in Steps", l)
 		}
+	}
+}
+
+// TestLockedDeep explores three processes with two kills, a cancellation
+// and a Close (PSMODEL_DEEP=1).
+func TestLockedDeep(t *testing.T) {
+	opt := deep(t)
+	b := Budget{Kill: 2, Cancel: 1, Close: 1}
+	for _, tc := range []struct {
+		name string
+		cfg  LockedConfig
+	}{
+		{"Barrier: 3 parties, 2 generations", LockedConfig{Procs: []LockedScript{
+			lscript(true, OpBarrierWait, OpBarrierWait), lscript(true, OpBarrierWait, OpBarrierWait), lscript(true, OpBarrierWait, OpBarrierReset)}, Budget: b}},
+		{"WaitGroup: two workers, a waiter", LockedConfig{Procs: []LockedScript{
+			lscript(true, OpWGAdd, OpWGDone, OpWGWait), lscript(true, OpWGAdd, OpWGDone), lscript(true, OpWGWait)}, Budget: b}},
+		{"Once: three callers, the first run fails", LockedConfig{Procs: []LockedScript{
+			lscript(true, OpOnceDo), lscript(true, OpOnceDo), lscript(true, OpOnceDo)}, OnceFailFirst: true, Budget: b}},
+	} {
+		report(t, tc.name, exploreLocked(t, tc.name, tc.cfg, opt))
 	}
 }
