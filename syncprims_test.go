@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !processshared_nofutex
 
 package processshared_test
 
