@@ -189,3 +189,86 @@ func canceled() context.Context {
 	cancel()
 	return ctx
 }
+
+// TestSyncClose: Close wakes a goroutine blocked in each new kind's wait,
+// which returns ErrClosed; after Close the calls return ErrClosed, and
+// the queries panic with an error matching it.
+func TestSyncClose(t *testing.T) {
+	seg, err := ps.NewAnonymous("close", 1<<16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event(t, seg, "e", false)
+	b := barrier(t, seg, "b", 2)
+	g := waitGroup(t, seg, "g")
+	g.Add(1)
+	o := once(t, seg, "o")
+	release := make(chan struct{})
+	running := make(chan struct{})
+	go o.Do(func(bool) error { close(running); <-release; return nil })
+	<-running
+	errs := make(chan error, 4)
+	waits := []func() error{
+		e.Wait,
+		func() error { _, err := b.Wait(); return err },
+		g.Wait,
+		func() error { return o.Do(func(bool) error { return nil }) },
+	}
+	for _, w := range waits {
+		go func() { errs <- w() }()
+	}
+	time.Sleep(50 * time.Millisecond) // let them block (a failure bound below, not an assertion)
+	closed := make(chan struct{})
+	go func() { seg.Close(); close(closed) }()
+	for range waits {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ps.ErrClosed) {
+				t.Errorf("a wait woken by Close: %v, want ErrClosed", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Close did not wake a waiter")
+		}
+	}
+	close(release)
+	<-closed
+	for name, f := range map[string]func() error{
+		"Event.Set": e.Set, "Event.Reset": e.Reset, "Event.Wait": e.Wait,
+		"Barrier.Reset": b.Reset, "WaitGroup.Add": func() error { return g.Add(1) }, "WaitGroup.Wait": g.Wait,
+		"Once.Do": func() error { return o.Do(func(bool) error { return nil }) },
+	} {
+		if err := f(); !errors.Is(err, ps.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	for name, f := range map[string]func(){"IsSet": func() { e.IsSet() }, "Broken": func() { b.Broken() }, "Count": func() { g.Count() }, "Done": func() { o.Done() }} {
+		func() {
+			defer func() {
+				if err, _ := recover().(error); !errors.Is(err, ps.ErrClosed) {
+					t.Errorf("%s after Close: panic %v, want one matching ErrClosed", name, err)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestBarrierMisuse: a second Wait of one party while its first waits
+// returns an error and does not count as an arrival.
+func TestBarrierMisuse(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	b := barrier(t, seg, "b", 2)
+	other := barrier(t, seg, "b", 2)
+	var first error
+	w := mustBlock(t, "first Wait", func() { _, first = b.Wait() })
+	if _, err := b.Wait(); err == nil || errors.Is(err, ps.ErrBroken) {
+		t.Fatalf("second Wait of a waiting party: %v, want a misuse error", err)
+	}
+	var idx int
+	var err error
+	within(t, "the other party's Wait", func() { idx, err = other.Wait() })
+	w()
+	if err != nil || first != nil || idx != 1 {
+		t.Fatalf("other party: %d, %v; first: %v", idx, err, first)
+	}
+}
