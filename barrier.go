@@ -251,6 +251,12 @@ func (b *Barrier) WaitContext(ctx context.Context) (idx int, err error) {
 			return false, brk()
 		}
 		return false, nil
+	}, func() bool {
+		// Done once the generation moved on, unless a Reset moved it.
+		// Reset bumps resets before gen, and this reads them the other
+		// way round: a gen moved by a Reset comes with its resets.
+		g := b.o.load(barGen)
+		return g != gen && b.o.load(barResets) == resets
 	}, giveUp)
 	// The arrival that completes a generation, or a break, bumped seq
 	// under the lock; the wake of its sleepers follows the unlock.
@@ -278,8 +284,8 @@ func (b *Barrier) Reset() error {
 		}
 		b.o.set(barBroken, 0)
 		b.o.set(barCount, 0)
+		b.o.set(barResets, b.o.load(barResets)+1) // before gen: see WaitContext's peek
 		b.o.set(barGen, b.o.load(barGen)+1)
-		b.o.set(barResets, b.o.load(barResets)+1)
 		b.o.commit()
 		for i := range uint64(b.parties) {
 			e := barParty + i*8

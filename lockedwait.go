@@ -30,7 +30,8 @@ import (
 //	                  else read seq (v)
 //	         unlock   release the lock
 //	         sleep    futex_waitv on seq = v, the cancel word and the live
-//	                  words; back to locked when woken
+//	                  words; when woken, peek (if the primitive has one:
+//	                  done without the lock), else back to locked
 //	         give up  ctx done: take the lock, look once more (a change
 //	                  that came meanwhile wins), else run the primitive's
 //	                  giveUp (Barrier: break it), unlock, wake
@@ -165,10 +166,22 @@ func (o *lockedState) unlock() { o.lock.unlock() }
 // looks once more; if still not done it runs giveUp (if not nil) under the
 // lock, with the reason, and returns what giveUp returns (the reason if
 // giveUp is nil). The caller holds o.s.enter().
-func (o *lockedState) wait(ctx context.Context, cond func() (bool, error), giveUp func(reason error) error) (err error) {
+//
+// peek, if not nil, is a look without the lock after each wake-up: if it
+// reports true, wait returns nil at once. It may only report what no later
+// change can undo (a Barrier's generation has completed), and it must read
+// the words it looks at atomically, as the changer wrote them before it
+// bumped seq. It spares the woken waiters a fight for the lock.
+func (o *lockedState) wait(ctx context.Context, cond func() (bool, error), peek func() bool, giveUp func(reason error) error) (err error) {
 	defer o.s.guard(&err, guarded())
 	var lives []liveRef
-	for {
+	for woken := false; ; woken = true {
+		if woken && peek != nil && peek() { // step: lw.wait.peek
+			if raceEnabled {
+				raceAcquire(o.lock.l.race) // the changer's unlock released it
+			}
+			return nil
+		}
 		if err := o.enter(ctx); err != nil { // step: lw.wait.locked
 			return o.abandon(err, cond, giveUp)
 		}
@@ -246,17 +259,19 @@ func (o *lockedState) change(f func() (bool, error)) (err error) {
 // names a live handle.
 func (o *lockedState) alive(id identity) bool { return id != 0 && o.s.lookup(id).alive }
 
-// watchAll is watchOthers, plus the live words of the free and dead slots
-// of the process table, for a sleeper whose wake-up may come from a process
-// that attaches after it fell asleep: a newcomer that changes the state and
-// dies before its wake. A claim of a free or dead slot changes its live
-// word and wakes every sleeper on it (A1, A3 of "A slot's claim"), so the
-// sleeper looks again and watches the newcomer too. Past maxLives words
-// the sleep polls (Segment.sleep).
+// watchAll is watchOthers for a sleeper whose wake-up may come from a
+// process that attaches after it fell asleep: a newcomer that changes the
+// state and dies before its wake. If the table has a free or dead slot
+// (where a newcomer may attach), the sleep polls (pollInterval), so that
+// such a death is seen within that bound. Watching those slots' live words
+// instead (a claim changes the word and wakes its sleepers: A1, A3 of "A
+// slot's claim") was tried: with the default table most slots are free,
+// every sleep went past maxLives and polled anyway, and its futex_waitv
+// on 64 words made ps_barrier_8p slower.
 func (s *Segment) watchAll(lives []liveRef) (_ []liveRef, ok, poll bool) {
 	lives, ok, poll = s.watchOthers(lives, 0)
-	if !ok {
-		return lives, false, poll
+	if !ok || poll {
+		return lives, ok, poll
 	}
 	procOff, procCap := s.lay.procOff, s.lay.procCap
 	for i := range procCap {
@@ -264,12 +279,9 @@ func (s *Segment) watchAll(lives []liveRef) (_ []liveRef, ok, poll bool) {
 		if off == s.slot {
 			continue
 		}
-		gw := u32at(s.mem, off+slotGen)
-		g := atomic.LoadUint32(gw)
-		w := u32at(s.mem, off+slotLive)
-		if v := atomic.LoadUint32(w); v == 0 || v&liveDied != 0 {
-			lives = append(lives, liveRef{w, v, gw, g})
+		if v := atomic.LoadUint32(u32at(s.mem, off+slotLive)); v == 0 || v&liveDied != 0 {
+			return lives, true, true
 		}
 	}
-	return lives, true, poll
+	return lives, true, false
 }

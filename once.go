@@ -122,7 +122,7 @@ func (o *Once) claim(ctx context.Context) (claimed, retry bool, err error) {
 		default:
 			return false, fmt.Errorf("%w: once %q has state %d", ErrCorrupt, o.o.name, st)
 		}
-	}, nil)
+	}, nil, nil)
 	return claimed, retry, err
 }
 

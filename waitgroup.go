@@ -226,7 +226,7 @@ func (g *WaitGroup) WaitContext(ctx context.Context) error {
 			return false, fmt.Errorf("%w: waitgroup %q: %d processes died holding Adds", ErrBroken, g.o.name, g.o.load(wgDeaths))
 		}
 		return g.o.load(wgCounter) == 0, nil
-	}, nil)
+	}, nil, nil)
 	if woke {
 		g.o.wake()
 	}

@@ -76,6 +76,10 @@ type LockedConfig struct {
 	// the generation when it wakes, not at broken: when another waiter
 	// gives up (its context ended) and breaks the barrier, it sleeps again.
 	BugBarrierGenOnly bool
+	// BugPeekAny: a woken Barrier waiter's peek takes any change of the
+	// generation for its completion, also a Reset's: released while a
+	// party never arrived.
+	BugPeekAny bool
 	// BugWGNoReclaim: WaitGroup's Wait does not drop the Adds of dead
 	// processes (reclaimDead): a holder of Adds killed leaves the waiters
 	// asleep on a counter that never reaches 0.
@@ -91,6 +95,7 @@ const (
 	lpUnlock               // lw.wait.unlock
 	lpWaitv                // wait.sleep.waitv
 	lpAsleep               // asleep (no step); then back to lpLocked or lpGiveUp
+	lpPeek                 // lw.wait.peek: Barrier's look without the lock
 	lpGiveUp               // lw.wait.giveup
 	lpCLocked              // lw.change.locked
 	lpCUnlock              // lw.change.unlock
@@ -101,7 +106,7 @@ const (
 )
 
 var lockedPCName = [...]string{
-	lpStart: "start", lpLocked: "locked", lpWatch: "watch", lpCheck: "check", lpUnlock: "unlock", lpWaitv: "waitv", lpAsleep: "asleep",
+	lpStart: "start", lpLocked: "locked", lpWatch: "watch", lpCheck: "check", lpUnlock: "unlock", lpWaitv: "waitv", lpAsleep: "asleep", lpPeek: "peek",
 	lpGiveUp: "giveup", lpCLocked: "change.locked", lpCUnlock: "change.unlock", lpWake: "wake", lpRun: "run",
 	lpDone: "done", lpDead: "dead",
 }
@@ -160,7 +165,7 @@ func NewLockedModel(cfg LockedConfig) (*LockedModel, error) {
 // should have seen.
 func (m *LockedModel) correct() *LockedModel {
 	c := *m
-	c.cfg.BugNoWatch, c.cfg.BugBarrierGenOnly, c.cfg.BugWGNoReclaim, c.cfg.BugCheckFirst = false, false, false, false
+	c.cfg.BugNoWatch, c.cfg.BugBarrierGenOnly, c.cfg.BugWGNoReclaim, c.cfg.BugCheckFirst, c.cfg.BugPeekAny = false, false, false, false, false
 	return &c
 }
 
@@ -259,11 +264,7 @@ func (m *LockedModel) cond(s *LockedState, t int) (done, ok bool) {
 			return true, false
 		}
 		if s.gen != th.gen {
-			for p := range m.nproc {
-				if a := s.arrived[p] - th.gen; a != 1 && a != 2 {
-					s.bad = 1 // released while a party had not arrived in its generation
-				}
-			}
+			m.checkArrived(s, t)
 			return true, true
 		}
 		if m.cfg.BugBarrierGenOnly {
@@ -315,6 +316,16 @@ const (
 	onceRunningM
 	onceDoneM
 )
+
+// checkArrived is the ghost check of a Barrier waiter released from its
+// generation: every party arrived in it (or, since, in the next).
+func (m *LockedModel) checkArrived(s *LockedState, t int) {
+	for p := range m.nproc {
+		if a := s.arrived[p] - s.th[t].gen; a != 1 && a != 2 {
+			s.bad = 1
+		}
+	}
+}
 
 // reclaim drops the Adds of dead holders (WaitGroup.reclaimDead). It
 // reports whether it dropped any.
@@ -535,8 +546,22 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 			note = "woken: ctx done or closed"
 		} else {
 			nt.pc = lpLocked
+			if m.op(s, t) == OpBarrierWait {
+				nt.pc = lpPeek
+			}
 		}
 		e.add(actor, "wait.sleep.waitv", false, ns, note) // futex_waitv returns
+	case lpPeek:
+		// Barrier's peek, without the lock: its generation moved on,
+		// and not by a Reset.
+		if s.gen != th.gen && (s.resets == th.resets || m.cfg.BugPeekAny) {
+			m.checkArrived(&ns, t)
+			m.next(&ns, t, true)
+			e.add(actor, "lw.wait.peek", false, ns, "generation complete")
+			return
+		}
+		nt.pc = lpLocked
+		e.add(actor, "lw.wait.peek", false, ns, "not yet")
 	case lpCLocked:
 		if s.lock != 0 {
 			return
@@ -737,7 +762,7 @@ func (m *LockedModel) Format(s *LockedState) string {
 }
 
 var lockedSteps = []string{
-	"lw.wait.enter", "lw.wait.locked", "lw.wait.watch", "lw.wait.check", "lw.wait.unlock", "wait.sleep.waitv", "lw.wait.giveup",
+	"lw.wait.enter", "lw.wait.locked", "lw.wait.watch", "lw.wait.check", "lw.wait.unlock", "wait.sleep.waitv", "lw.wait.peek", "lw.wait.giveup",
 	"lw.change.locked", "lw.change.unlock", "lw.change.wake", "lw.run", "proc.close.mark_closed",
 }
 

@@ -85,6 +85,13 @@ var lockedBugs = []struct {
 		"lost-wakeup",
 	},
 	{
+		// P1 resets while P0 waits: P0's peek sees the generation move.
+		"BugPeekAny: a Barrier waiter's peek takes a Reset for a completion",
+		LockedConfig{Procs: []LockedScript{lscript(false, OpBarrierWait), lscript(false, OpBarrierReset)}},
+		func(c *LockedConfig) { c.BugPeekAny = true },
+		"barrier-early",
+	},
+	{
 		"BugWGNoReclaim: Wait does not drop a dead holder's Adds",
 		LockedConfig{Procs: []LockedScript{lscript(false, OpWGAdd, OpWGDone), lscript(false, OpWGWait)}, Budget: Budget{Kill: 1}},
 		func(c *LockedConfig) { c.BugWGNoReclaim = true },
