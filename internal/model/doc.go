@@ -281,12 +281,13 @@
 //   - Event, Barrier, WaitGroup, Once (EventModel, LockedModel): their own
 //     abstractions are in the models' docs (critical sections one step,
 //     watchAll one step, the kernel's walk waking every watcher of the
-//     dead, no newcomers). The code's watchAll also watches the free and
-//     dead slots, for a newcomer that changes the state and dies before its
-//     wake; the models have no newcomers, so no step for it. Their planted
+//     dead, no newcomers). The code's watchAll also makes the sleep poll
+//     while the table has a free or dead slot, for a newcomer that changes
+//     the state and dies before its wake; the models have no newcomers, so
+//     no step for it. Their planted
 //     bugs: LockedConfig.BugNoWatch, BugCheckFirst (the code's first
 //     order, found by this checker: the look at the state came before the
-//     watches), BugBarrierGenOnly, BugWGNoReclaim; EventConfig.BugNoWatch,
+//     watches), BugBarrierGenOnly, BugPeekAny, BugWGNoReclaim; EventConfig.BugNoWatch,
 //     BugWakeOne (TestLockedBugs, TestEventBugs).
 //
 // # Running
