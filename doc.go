@@ -1,7 +1,8 @@
 // Package processshared provides synchronization primitives and shared data
 // for separate processes on one machine: a Mutex, a condition variable
-// (Cond), a counting Semaphore, a message Queue, byte regions, typed arrays
-// and object slots, all living in shared memory segments.
+// (Cond), a counting Semaphore, a message Queue, an Event, a Barrier, a
+// WaitGroup and a Once, byte regions, typed arrays and object slots, all
+// living in shared memory segments.
 //
 // It is for Go programs that run as several processes, parents and the
 // children they start or unrelated programs, and that need to coordinate
@@ -36,8 +37,8 @@
 // always sparse.
 //
 // Inside a segment, objects are found by name, like Boost.Interprocess's
-// find_or_construct: NewMutex, NewCond, NewSemaphore, NewQueue, NewBytes,
-// NewArray and NewSlot create the named object or open the existing one, and opening a
+// find_or_construct: NewMutex, NewCond, NewSemaphore, NewQueue, NewEvent,
+// NewBarrier, NewWaitGroup, NewOnce, NewBytes, NewArray and NewSlot create the named object or open the existing one, and opening a
 // name as another kind or size fails with ErrMismatch. Any number of
 // processes may race to create the same segment or object; they all get the
 // same one.
@@ -120,7 +121,11 @@
 //     wakes a live waiter rather than the dead one;
 //   - an object slot whose writer dies mid-write keeps its previous value;
 //   - a Queue sender that dies mid-Send delivers nothing, and a receiver
-//     that dies mid-Recv leaves the message to the next (at least once).
+//     that dies mid-Recv leaves the message to the next (at least once);
+//   - a Barrier party that dies breaks the barrier (ErrBroken for every
+//     waiter until Reset), a process that dies holding WaitGroup Adds
+//     breaks the group, and a Once runner that dies has its successor run
+//     the function again, told so (retry).
 //
 // No process's pid is polled on Linux. Where the kernel offers no robust list
 // (macOS, FreeBSD, qemu-user) waiters check the holder's pid every 10 ms;
