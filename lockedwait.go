@@ -23,15 +23,15 @@ import (
 //
 // The protocol (steps of internal/model's LockedModel, "lw."):
 //
-//	waiter:  locked   take the lock
-//	         watch    watch every other attached process's live word, and
-//	                  the free and dead slots' (watchAll)
+//	waiter:  watch    watch every other attached process's live word
+//	                  (watchAll; it polls while a slot is free or dead)
+//	         locked   take the lock
 //	         check    look at the state (cond): done → unlock and return;
 //	                  else read seq (v)
 //	         unlock   release the lock
 //	         sleep    futex_waitv on seq = v, the cancel word and the live
 //	                  words; when woken, peek (if the primitive has one:
-//	                  done without the lock), else back to locked
+//	                  done without the lock), else back to watch
 //	         give up  ctx done: take the lock, look once more (a change
 //	                  that came meanwhile wins), else run the primitive's
 //	                  giveUp (Barrier: break it), unlock, wake
@@ -182,19 +182,19 @@ func (o *lockedState) wait(ctx context.Context, cond func() (bool, error), peek 
 			}
 			return nil
 		}
-		if err := o.enter(ctx); err != nil { // step: lw.wait.locked
-			return o.abandon(err, cond, giveUp)
-		}
 		// The watches come before the look: a process that dies after
 		// its watch changes a word the sleep names, and one that died
 		// before is dead to cond's lookups. (In the other order, a party
 		// found alive by cond and dead by watchAll would be neither:
-		// internal/model, BugCheckFirst.)
+		// internal/model, BugCheckFirst.) They need no lock, and are
+		// taken outside it, which keeps the critical section short.
 		var ok, poll bool
 		lives, ok, poll = o.s.watchAll(lives[:0]) // step: lw.wait.watch
 		if !ok {
-			o.unlock()
 			continue
+		}
+		if err := o.enter(ctx); err != nil { // step: lw.wait.locked
+			return o.abandon(err, cond, giveUp)
 		}
 		done, err := cond() // step: lw.wait.check
 		if done || err != nil {

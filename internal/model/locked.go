@@ -441,7 +441,7 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 				e.add(actor, "lw.wait.enter", false, ns, "done already")
 				return
 			}
-			nt.pc = lpLocked
+			nt.pc = m.loopTop()
 			e.add(actor, "lw.wait.enter", false, ns, "")
 			return
 		}
@@ -452,10 +452,7 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 			return // blocked on the internal lock
 		}
 		ns.lock = uint8(t + 1)
-		nt.pc = lpWatch
-		if m.cfg.BugCheckFirst {
-			nt.pc = lpCheck
-		}
+		nt.pc = lpCheck
 		e.add(actor, "lw.wait.locked", false, ns, "")
 	case lpWatch:
 		nt.watch = 0
@@ -466,9 +463,9 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 				}
 			}
 		}
-		nt.pc = lpCheck
+		nt.pc = lpLocked
 		if m.cfg.BugCheckFirst {
-			nt.pc = lpUnlock
+			nt.pc = lpUnlock // the lock is held: the look came first
 		}
 		e.add(actor, "lw.wait.watch", false, ns, e.notef("watches %02b", int(nt.watch), 0))
 	case lpCheck, lpGiveUp:
@@ -502,7 +499,7 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 			nt.v = ns.seq
 			nt.pc = lpUnlock
 			if m.cfg.BugCheckFirst {
-				nt.pc = lpWatch
+				nt.pc = lpWatch // then unlock
 			}
 			e.add(actor, label, false, ns, e.notef("not done; seq %d", int(ns.seq), 0))
 		}
@@ -523,7 +520,7 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 			}
 		}
 		if changed {
-			nt.pc = lpLocked
+			nt.pc = m.loopTop()
 			e.add(actor, "wait.sleep.waitv", false, ns, "a word changed: EAGAIN")
 			return
 		}
@@ -545,7 +542,7 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 			m.abandon(&ns, t)
 			note = "woken: ctx done or closed"
 		} else {
-			nt.pc = lpLocked
+			nt.pc = m.loopTop()
 			if m.op(s, t) == OpBarrierWait {
 				nt.pc = lpPeek
 			}
@@ -560,7 +557,7 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 			e.add(actor, "lw.wait.peek", false, ns, "generation complete")
 			return
 		}
-		nt.pc = lpLocked
+		nt.pc = m.loopTop()
 		e.add(actor, "lw.wait.peek", false, ns, "not yet")
 	case lpCLocked:
 		if s.lock != 0 {
@@ -603,6 +600,15 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 		nt.pc = lpCLocked
 		e.add(actor, "lw.run", false, ns, e.cat("f ", okNote(ok)))
 	}
+}
+
+// loopTop is where a waiter's loop begins: the watches, then the lock
+// (under BugCheckFirst, the lock and the look, then the watches).
+func (m *LockedModel) loopTop() uint8 {
+	if m.cfg.BugCheckFirst {
+		return lpLocked
+	}
+	return lpWatch
 }
 
 // finishWait ends a wait that cond found done, under the lock (which is
