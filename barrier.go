@@ -255,6 +255,9 @@ func (b *Barrier) WaitContext(ctx context.Context) (idx int, err error) {
 		// Done once the generation moved on, unless a Reset moved it.
 		// Reset bumps resets before gen, and this reads them the other
 		// way round: a gen moved by a Reset comes with its resets.
+		if !arrived {
+			return false
+		}
 		g := b.o.load(barGen)
 		return g != gen && b.o.load(barResets) == resets
 	}, giveUp)

@@ -551,7 +551,7 @@ func (m *LockedModel) thread(s *LockedState, t int, e *emitter[LockedState]) {
 	case lpPeek:
 		// Barrier's peek, without the lock: its generation moved on,
 		// and not by a Reset.
-		if s.gen != th.gen && (s.resets == th.resets || m.cfg.BugPeekAny) {
+		if th.flags&lfArrived != 0 && s.gen != th.gen && (s.resets == th.resets || m.cfg.BugPeekAny) {
 			m.checkArrived(&ns, t)
 			m.next(&ns, t, true)
 			e.add(actor, "lw.wait.peek", false, ns, "generation complete")
