@@ -28,6 +28,10 @@ const (
 	// (NewCountingSemaphore); KindSemaphore is one of owned permits.
 	KindCountingSemaphore Kind = 13
 	KindRWMutex           Kind = 8
+	KindEvent     Kind = 9
+	KindBarrier   Kind = 10
+	KindWaitGroup Kind = 11
+	KindOnce      Kind = 12
 )
 
 func (k Kind) String() string {
@@ -50,6 +54,14 @@ func (k Kind) String() string {
 		return "counting-semaphore"
 	case KindRWMutex:
 		return "rwmutex"
+	case KindEvent:
+		return "event"
+	case KindBarrier:
+		return "barrier"
+	case KindWaitGroup:
+		return "waitgroup"
+	case KindOnce:
+		return "once"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -77,6 +89,15 @@ func describeObject(k Kind, size uint64, param uint32) string {
 	case KindBytes:
 		return fmt.Sprintf("a bytes object of %d bytes", size)
 	case KindMutex, KindCond, KindRWMutex:
+		return fmt.Sprintf("a %v (%d bytes)", k, size)
+	case KindEvent:
+		if param == eventAuto {
+			return fmt.Sprintf("an auto-reset event (%d bytes)", size)
+		}
+		return fmt.Sprintf("a manual-reset event (%d bytes)", size)
+	case KindBarrier:
+		return fmt.Sprintf("a barrier of %d parties (%d bytes)", param, size)
+	case KindWaitGroup, KindOnce:
 		return fmt.Sprintf("a %v (%d bytes)", k, size)
 	}
 	return fmt.Sprintf("an object of %v (%d bytes, parameter %d)", k, size, param)

@@ -1,8 +1,9 @@
 // Package processshared provides synchronization primitives and shared data
 // for separate processes on one machine: a Mutex, a condition variable
 // (Cond), a Semaphore (of owned or of counting permits), a message Queue,
-// byte regions, typed arrays and object slots, all living in shared memory
-// segments.
+// a readers/writer lock (RWMutex), an Event, a Barrier, a WaitGroup and a
+// Once, byte regions, typed arrays and object slots, all living in shared
+// memory segments.
 //
 // It is for Go programs that run as several processes, parents and the
 // children they start or unrelated programs, and that need to coordinate
@@ -37,8 +38,9 @@
 // always sparse.
 //
 // Inside a segment, objects are found by name, like Boost.Interprocess's
-// find_or_construct: NewMutex, NewCond, NewSemaphore, NewCountingSemaphore,
-// NewQueue, NewBytes, NewArray and NewSlot create the named object or open
+// find_or_construct: NewMutex, NewRWMutex, NewCond, NewSemaphore,
+// NewCountingSemaphore, NewQueue, NewEvent, NewBarrier, NewWaitGroup,
+// NewOnce, NewBytes, NewArray and NewSlot create the named object or open
 // the existing one, and opening a name as another kind or size fails with
 // ErrMismatch (a Semaphore of owned permits and one of counting permits are
 // two kinds). Any number of processes may race to create the same segment
@@ -129,7 +131,11 @@
 //     wakes a live waiter rather than the dead one;
 //   - an object slot whose writer dies mid-write keeps its previous value;
 //   - a Queue sender that dies mid-Send delivers nothing, and a receiver
-//     that dies mid-Recv leaves the message to the next (at least once).
+//     that dies mid-Recv leaves the message to the next (at least once);
+//   - a Barrier party that dies breaks the barrier (ErrBroken for every
+//     waiter until Reset), a process that dies holding WaitGroup Adds
+//     breaks the group, and a Once runner that dies has its successor run
+//     the function again, told so (retry).
 //
 // No process's pid is polled on Linux. Where the kernel offers no robust list
 // (macOS, FreeBSD, qemu-user) waiters check the holder's pid every 10 ms;

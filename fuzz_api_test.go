@@ -84,6 +84,9 @@ func build(t *testing.T, s *ps.Segment) {
 			err = q.Send([]byte("queued"))
 		}
 	}
+	if err == nil {
+		err = buildSync(s)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,5 +190,6 @@ func exercise(s *ps.Segment) {
 	if q, err := ps.NewQueue(s, "q", 4, 64); err == nil {
 		useQueue(q)
 	}
+	exerciseSync(s)
 	ps.NewMutex(s, "new object")
 }

@@ -132,6 +132,10 @@ type ObjectState struct {
 	Cond      *CondState
 	Slot      *SlotState
 	Queue     *QueueState
+	Event     *EventState
+	Barrier   *BarrierState
+	WaitGroup *WaitGroupState
+	Once      *OnceState
 	Err       error // the state could not be read: the object's memory holds garbage
 }
 
@@ -400,7 +404,10 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	case KindRWMutex:
 		need = rwSize(s.lay.procCap)
 	default:
-		return st // Bytes, Array, or a kind this version does not know
+		var ok bool
+		if need, ok = syncNeed(o.Kind); !ok {
+			return st // Bytes, Array, or a kind this version does not know
+		}
 	}
 	if off%objAlign != 0 || size < need {
 		st.Err = fmt.Errorf("%w: %v %q at %d has %d bytes, want %d at an aligned offset", ErrCorrupt, o.Kind, o.Name, off, size, need)
@@ -485,6 +492,8 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			rw.WriterPID, rw.WriterAlive, rw.WriterPIDNamespace = h.pid, h.alive, h.pidns
 		}
 		st.RWMutex = rw
+	default:
+		s.syncState(&st, off, size)
 	}
 	return st
 }

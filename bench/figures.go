@@ -31,8 +31,11 @@ func figures() []figure {
 		{"ps_queue_pingpong_64b", psQueuePingPong},
 		{"ps_cond_pingpong", psCondPingPong(1)},
 		{"ps_cond_pingpong_2cond", psCondPingPong(2)},
+		{"ps_event_pingpong", psEventPingPong},
 		{"ps_cond_broadcast_8p", psCondBroadcast},
 		{"c_cond_broadcast_8p", cCondBroadcast}, // its C peer, cpeers/cond_broadcast.c
+		{"ps_barrier_8p", psBarrier8p},
+		{"c_pthread_barrier_8p", cPthreadBarrier}, // its C peer, cpeers/barrier.c
 		{"ps_owner_death_sigkill", psOwnerDeath},
 		{"ps_threads_1000_blocked", threadsFigure("ps_mutex")},
 		{"ps_threads_1000_blocked_sem", threadsFigure("ps_sem")},

@@ -311,7 +311,18 @@
 //     Unlock raced with its Close and freed the word itself) the next
 //     lockers were told of a death that was not one. The reader now takes
 //     the word, marks, and frees it (rw.rlock.takeover, takeover_wake).
-
+//   - Event, Barrier, WaitGroup, Once (EventModel, LockedModel): their own
+//     abstractions are in the models' docs (critical sections one step,
+//     watchAll one step, the kernel's walk waking every watcher of the
+//     dead, no newcomers). The code's watchAll also makes the sleep poll
+//     while the table has a free or dead slot, for a newcomer that changes
+//     the state and dies before its wake; the models have no newcomers, so
+//     no step for it. Their planted
+//     bugs: LockedConfig.BugNoWatch, BugCheckFirst (the code's first
+//     order, found by this checker: the look at the state came before the
+//     watches), BugBarrierGenOnly, BugPeekAny, BugWGNoReclaim; EventConfig.BugNoWatch,
+//     BugWakeOne (TestLockedBugs, TestEventBugs).
+//
 // # Running
 //
 // go test ./internal/model runs the CI configurations (2 processes × 1

@@ -213,6 +213,8 @@ func objectState(o ps.ObjectState) string {
 		return str
 	case o.Cond != nil:
 		return fmt.Sprintf("%d waiting", o.Cond.Waiters)
+	case o.Event != nil, o.Barrier != nil, o.WaitGroup != nil, o.Once != nil:
+		return syncStateWords(o)
 	case o.Queue != nil:
 		q := o.Queue
 		str := fmt.Sprintf("%d of %d queued (messages up to %d bytes)", q.Len, q.Cap, o.Param)
@@ -317,6 +319,10 @@ type jsonObject struct {
 	Cond      *jsonCond      `json:"cond,omitempty"`
 	Slot      *jsonSlot      `json:"slot,omitempty"`
 	Queue     *jsonQueue     `json:"queue,omitempty"`
+	Event     *jsonEvent     `json:"event,omitempty"`
+	Barrier   *jsonBarrier   `json:"barrier,omitempty"`
+	WaitGroup *jsonWaitGroup `json:"waitgroup,omitempty"`
+	Once      *jsonOnce      `json:"once,omitempty"`
 }
 
 type jsonQueue struct {
@@ -447,6 +453,7 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 			jq := jsonQueue(*q)
 			jo.Queue = &jq
 		}
+		syncJSON(&jo, o)
 		js.Objects = append(js.Objects, jo)
 	}
 	return js
