@@ -23,15 +23,15 @@ const (
 	KindCond      Kind = 5
 	KindSemaphore Kind = 6
 	KindQueue     Kind = 7
-
-	// KindCountingSemaphore is a Semaphore of counting permits
-	// (NewCountingSemaphore); KindSemaphore is one of owned permits.
-	KindCountingSemaphore Kind = 13
-	KindRWMutex           Kind = 8
+	KindRWMutex   Kind = 8
 	KindEvent     Kind = 9
 	KindBarrier   Kind = 10
 	KindWaitGroup Kind = 11
 	KindOnce      Kind = 12
+
+	// KindCountingSemaphore is a Semaphore of counting permits
+	// (NewCountingSemaphore); KindSemaphore is one of owned permits.
+	KindCountingSemaphore Kind = 13
 )
 
 func (k Kind) String() string {

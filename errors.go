@@ -81,6 +81,7 @@ var ErrNotOwner = errors.New("processshared: unlock by a process that does not h
 // releases more permits than the Segment handle holds: a bug in the caller,
 // which would otherwise create permits.
 var ErrNotHeld = errors.New("processshared: release of semaphore permits not held")
+
 // ErrBroken is returned by a Barrier's Wait once the barrier is broken (a
 // registered party died, or a waiter's context ended) and by a WaitGroup's
 // Wait once a process holding Adds died, until Reset.
