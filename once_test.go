@@ -20,7 +20,7 @@ func TestOnceProcesses(t *testing.T) {
 		s := inherit(t)
 		o := once(t, s, "o")
 		c := counter(t, s, "c")
-		start := semaphore(t, s, "start", 0, 0)
+		start := counting(t, s, "start", 0, 0)
 		start.Acquire(context.Background(), 1)
 		err := o.Do(func(retry bool) error {
 			if retry {
@@ -40,7 +40,7 @@ func TestOnceProcesses(t *testing.T) {
 	}
 	seg := create(t, 1<<16, nil)
 	c := counter(t, seg, "c")
-	start := semaphore(t, seg, "start", 0, 0)
+	start := counting(t, seg, "start", 0, 0)
 	once(t, seg, "o")
 	done := make(chan struct{})
 	go func() { runChildren(t, seg, 6, "D"); close(done) }()

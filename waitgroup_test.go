@@ -25,7 +25,7 @@ func TestWaitGroupHammer(t *testing.T) {
 		s := inherit(t)
 		g := waitGroup(t, s, "g")
 		c := counter(t, s, "c")
-		ready := semaphore(t, s, "ready", 0, 0)
+		ready := counting(t, s, "ready", 0, 0)
 		id, _ := strconv.Atoi(os.Getenv("ID"))
 		if err := g.Add(tasks); err != nil {
 			t.Fatal(err)
@@ -49,7 +49,7 @@ func TestWaitGroupHammer(t *testing.T) {
 	seg := create(t, 1<<16, nil)
 	g := waitGroup(t, seg, "g")
 	c := counter(t, seg, "c")
-	ready := semaphore(t, seg, "ready", 0, 0)
+	ready := counting(t, seg, "ready", 0, 0)
 	if err := g.Add(tasks); err != nil { // the coordinator's Adds
 		t.Fatal(err)
 	}
