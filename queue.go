@@ -251,6 +251,9 @@ func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
 	mem := s.mem
 	if load32(mem, off) != qMagic || load32(mem, off+qHdrCap) != uint32(capacity) ||
 		load32(mem, off+qHdrMax) != uint32(maxSize) || load64(mem, off+qHdrRing) != ring {
+		s.mu.Lock()
+		s.unpinLocked(off)
+		s.mu.Unlock()
 		return nil, fmt.Errorf("queue %q: %w: header does not match capacity %d, message size %d", name, ErrCorrupt, capacity, maxSize)
 	}
 	e := off + qWaiting + (s.slot-s.lay.procOff)/procSlotSize*8
@@ -278,6 +281,21 @@ func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
 		atomic.StoreUint32(q.wid, s.id)
 	}
 	return q, nil
+}
+
+// Drop releases this handle on q (Close, by contrast, ends the queue's
+// stream for every handle): the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (q *Queue) Drop() error {
+	if s := q.s; !s.drop {
+		q.s, q.ring = s.dropped(), nil
+		s.unpin(q.off)
+	}
+	return nil
 }
 
 // Name returns the queue's name in its segment.

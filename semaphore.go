@@ -67,6 +67,7 @@ type Semaphore struct {
 	mine  uint64 // offset of this Segment's held entry
 	nheld uint64
 	max   uint32
+	off   uint64
 }
 
 // NewSemaphore finds the Semaphore called name in s, creating it with initial
@@ -88,6 +89,7 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	}
 	procOff := s.lay.procOff
 	return &Semaphore{
+		off:   off,
 		s:     s,
 		name:  name,
 		value: u32at(s.mem, off+semValue),
@@ -99,6 +101,20 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		nheld: procCap,
 		max:   uint32(max),
 	}, nil
+}
+
+// Drop releases this handle on m: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (m *Semaphore) Drop() error {
+	if s := m.s; !s.drop {
+		m.s = s.dropped()
+		s.unpin(m.off)
+	}
+	return nil
 }
 
 func (m *Semaphore) w(off uint64) *uint32 { return (*uint32)(unsafe.Add(m.base, off)) }
