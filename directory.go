@@ -351,7 +351,7 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 			if !s.entryNamed(e, name) {
 				continue
 			}
-			gen := load32(s.mem, e+entGen)
+			gen := load32(s.mem, e+entGen) // step: obj.open.load_entry
 			info, err := s.readEntry(e)
 			if err != nil {
 				if !s.entryLive(e, gen) {
@@ -459,7 +459,7 @@ func (s *Segment) bump(size uint64) (uint64, error) {
 		if end > uint64(len(s.mem)) {
 			return 0, fmt.Errorf("%w: %d bytes wanted, %d left", ErrNoSpace, size, uint64(len(s.mem))-min(start, uint64(len(s.mem))))
 		}
-		if atomic.CompareAndSwapUint64(next, cur, end) {
+		if atomic.CompareAndSwapUint64(next, cur, end) { // step: obj.alloc.bump
 			store64(s.mem, start-s.lay.extHdr+extCap, size)
 			return start, nil
 		}

@@ -2,7 +2,9 @@
 // protocols: the Mutex (with the process-local token, owner-death wake-ups,
 // Close and the reuse of a dead process's slot), the Semaphore and the Cond
 // (see CondModel: one goroutine per process, its mutex abstracted to its
-// fast paths).
+// fast paths), the Queue, and the deletion of objects (ObjModel: handles
+// that pin an object's extent, Delete, and the reuse of the extent by a
+// new object).
 //
 // It is a separate model, not the code run under a scheduler: each protocol
 // is written again as a transition system whose steps are the code's shared
@@ -278,6 +280,16 @@
 //     Release clears the sleepers bit and wakes every sleeper
 //     (sem.release.clear_sleepers, sem.release.wake), and a sleeper passes
 //     nothing on.
+//   - Deletion (ObjModel): the model gives each process one handle at a
+//     time, where the code counts handles per Segment handle (Segment.pins)
+//     and sets or clears the bit at the first and the last; its Close
+//     comes between two operations, as the code's does in effect (Close
+//     waits for calls inside the segment). It has no newcomer on a dead
+//     process's slot: the code's clearStalePins, run by the newcomer before
+//     it opens anything, only clears bits, which can only make a reuse
+//     come sooner for extents no live handle of that slot holds. Entry
+//     generations have 2 bits, so they wrap within a run. "user.use" is
+//     the handle's memory accesses, not a line of code.
 
 // # Running
 //
