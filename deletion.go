@@ -245,7 +245,9 @@ func (s *Segment) alloc(size uint64) (uint64, error) {
 			for p := uint64(0); p < (s.lay.procCap+63)/64; p++ {
 				store64(s.mem, off-s.lay.extHdr+extPins+p*8, 0)
 			}
-			clear(s.mem[off : off+c])
+			// Only size bytes: a cap that garbage made too large must
+			// not wipe the next object.
+			clear(s.mem[off : off+size])
 			return off, nil
 		}
 	}

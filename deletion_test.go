@@ -399,3 +399,26 @@ func TestDeleteKinds(t *testing.T) {
 		t.Errorf("Semaphore.Acquire after Drop: %v", err)
 	}
 }
+
+// TestCorruptEntryGeneration: a directory entry whose generation was
+// overwritten gives ErrCorrupt to a handle that looks it up, never another
+// object; a handle that opened the object before sees it deleted.
+func TestCorruptEntryGeneration(t *testing.T) {
+	seg := create(t, 1<<16, &ps.Options{MaxProcesses: 4, MaxObjects: 4})
+	m := mutex(t, seg, "m")
+	e := ps.DirEntryOffset(seg, "m")
+	poke(t, seg, e+12, []byte{77, 0, 0, 0})
+	if _, err := ps.NewMutex(reopen(t, seg), "m"); !errors.Is(err, ps.ErrCorrupt) {
+		t.Errorf("NewMutex of an entry with a corrupt generation: %v, want ErrCorrupt", err)
+	}
+	if _, err := ps.NewMutex(seg, "m"); !errors.Is(err, ps.ErrCorrupt) {
+		t.Errorf("NewMutex through the handle that cached the entry: %v, want ErrCorrupt", err)
+	}
+	m.Lock() // the old object, which this handle pins
+	ctx, cancel := context.WithTimeout(context.Background(), lifecycleBound)
+	defer cancel()
+	if err := mutex(t, reopen(t, seg), "other").LockContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Unlock()
+}

@@ -323,6 +323,7 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 				s.countObject(-1)
 				return 0, fmt.Errorf("object %q: %w", name, err)
 			}
+			store32(s.mem, off-s.lay.extHdr+extGen, gen)
 			copy(s.mem[e+entName:e+entName+MaxObjectNameLen], name)
 			store32(s.mem, e+entKind, uint32(kind))
 			store32(s.mem, e+entParam, param)
@@ -360,9 +361,13 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 				}
 				return 0, err
 			}
+			hgen := load32(s.mem, uint64(info.Offset)-s.lay.extHdr+extGen)
 			if !s.entryLive(e, gen) {
 				k--
 				continue
+			}
+			if hgen != gen {
+				return 0, fmt.Errorf("%w: object %q: directory entry %d has generation %d, its extent %d", ErrCorrupt, name, i, gen, hgen)
 			}
 			s.mu.Lock()
 			if seen, ok := s.seen[name]; ok && seen.entry == e && seen.gen == gen {

@@ -150,13 +150,17 @@ const (
 //
 //	0   cap     uint64  bytes of the extent after the header: an object of
 //	                    at most cap bytes may reuse it
-//	8   unused
+//	8   gen     uint32  the generation of the directory entry of the object
+//	                    in it (a check: a lookup that finds another gen in
+//	                    a live entry's extent reports ErrCorrupt)
+//	12  unused
 //	16  pins    [(procCap+63)/64]uint64: bit i is set while process table
 //	            slot i holds a handle on the object; accessed atomically only
 //
 // The pins say who may still reach a deleted object (see deletion.go).
 const (
 	extCap  = 0
+	extGen  = 8
 	extPins = 16
 )
 
