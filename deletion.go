@@ -290,10 +290,12 @@ func (s *Segment) freeExtent(off uint64) {
 //
 // Handles on the deleted object, in this process and others, keep working
 // on the old object until they are dropped, and never touch the new one of
-// that name, nor an object that reuses the space; blocking calls that would
-// wait on it return ErrDeleted instead (LockContext, Acquire, Send, Recv,
-// Cond's Wait). A lookup that raced with Delete may return a handle on the
-// old object, which then behaves in the same way.
+// that name, nor an object that reuses the space. Mutex.LockContext,
+// Semaphore.Acquire and a Queue's blocking Send and Recv return ErrDeleted
+// instead of waiting on a deleted object (Lock, TryLock and the calls that
+// succeed at once work on the old object; a Cond's waiters are not told).
+// A lookup that raced with Delete may return a handle on the old object,
+// which then behaves in the same way.
 //
 // Delete does not look at the object's state: deleting a Mutex that a
 // process holds, or a Queue with messages, is allowed, and the holder's

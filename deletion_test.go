@@ -422,3 +422,36 @@ func TestCorruptEntryGeneration(t *testing.T) {
 	}
 	m.Unlock()
 }
+
+// TestDeleteBlocking: a blocking call that would wait on a deleted
+// object returns ErrDeleted; one that can proceed works on the old object.
+func TestDeleteBlocking(t *testing.T) {
+	seg := create(t, 1<<16, nil)
+	sem := semaphore(t, seg, "s", 1, 0)
+	q, err := ps.NewQueue(seg, "q", 1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"s", "q"} {
+		if err := seg.Delete(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lifecycleBound)
+	defer cancel()
+	if err := sem.Acquire(ctx, 1); err != nil {
+		t.Fatalf("Acquire of a deleted semaphore with a permit: %v", err)
+	}
+	if err := sem.Acquire(ctx, 1); !errors.Is(err, ps.ErrDeleted) {
+		t.Fatalf("Acquire of a deleted semaphore without permits: %v, want ErrDeleted", err)
+	}
+	if _, err := q.RecvContext(ctx); !errors.Is(err, ps.ErrDeleted) {
+		t.Fatalf("Recv of a deleted, empty queue: %v, want ErrDeleted", err)
+	}
+	if err := q.SendContext(ctx, []byte("a")); err != nil {
+		t.Fatalf("Send into a deleted queue with room: %v", err)
+	}
+	if err := q.SendContext(ctx, []byte("b")); !errors.Is(err, ps.ErrDeleted) {
+		t.Fatalf("Send into a deleted, full queue: %v, want ErrDeleted", err)
+	}
+}

@@ -398,7 +398,8 @@ func (q *Queue) hasMessage() bool {
 // Send sends a copy of p, blocking while the queue is full. It returns an
 // error matching ErrTooLarge if p is longer than MaxSize, ErrQueueClosed if
 // the stream was closed (by Close, in any process), ErrClosed if the
-// segment is closed, and ErrCorrupt if the queue's memory holds garbage.
+// segment is closed, ErrDeleted if the queue is full and was deleted
+// (Segment.Delete), and ErrCorrupt if the queue's memory holds garbage.
 func (q *Queue) Send(p []byte) error { return q.SendContext(context.Background(), p) }
 
 // SendContext is Send that gives up when ctx is done, returning ctx.Err()
@@ -512,6 +513,9 @@ func wakeWord(w *uint32) {
 // A wake wakes every sleeping process (wakeWord), so a sleeper that gives up
 // has taken no wake-up another needed: it passes nothing on.
 func (q *Queue) wait(ctx context.Context, w *uint32, ready func() bool) error {
+	if err := q.s.live(q.off, "queue "+q.name); err != nil {
+		return err // deleted: nobody may ever send or receive again
+	}
 	for {
 		v := atomic.LoadUint32(w) // step: queue.send.load_word, queue.recv.load_word
 		if v&qSleepers == 0 {
@@ -533,7 +537,8 @@ func (q *Queue) wait(ctx context.Context, w *uint32, ready func() bool) error {
 
 // Recv receives the oldest message, blocking while the queue is empty. It
 // returns io.EOF once the stream is closed and drained; ErrClosed if the
-// segment is closed; ErrCorrupt if the queue's memory holds garbage. The
+// segment is closed; ErrDeleted if the queue is empty and was deleted
+// (Segment.Delete); ErrCorrupt if the queue's memory holds garbage. The
 // message is a fresh slice, the caller's to keep.
 //
 // Delivery is at least once: a message is consumed when Recv has copied it

@@ -250,7 +250,8 @@ func (m *Semaphore) reclaimDead() {
 }
 
 // Acquire acquires n permits, blocking until they are available or ctx is
-// done. On failure it returns ctx.Err() (or ErrClosed) and acquires nothing.
+// done. On failure it returns ctx.Err() (or ErrClosed, or ErrDeleted when
+// it would wait on a semaphore that was deleted) and acquires nothing.
 // Permits are granted to whichever waiter finds them first, not in order.
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
@@ -282,6 +283,9 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		return ErrClosed
 	}
 	defer m.s.exit()
+	if err := m.s.live(m.off, "semaphore "+m.name); err != nil {
+		return err // deleted: nobody may ever release it
+	}
 	try := func() bool {
 		ok, _ := m.tryAcquire(n, false) // an error shows again below
 		return ok
