@@ -185,7 +185,11 @@ func (s *Segment) forget(name string, seen seenEntry) {
 	if s.pins[uint64(seen.info.Offset)] != nil {
 		return // still pinned by a handle here: the space is not reused
 	}
-	s.spans = slices.DeleteFunc(s.spans, func(sp span) bool { return sp.entry == seen.entry && sp.gen == seen.gen })
+	off := uint64(seen.info.Offset)
+	i, found := slices.BinarySearchFunc(s.spans, off, func(sp span, off uint64) int { return cmp.Compare(sp.off, off) })
+	if found && s.spans[i].entry == seen.entry && s.spans[i].gen == seen.gen {
+		s.spans = slices.Delete(s.spans, i, i+1)
+	}
 }
 
 // A span is the memory of an object a handle has seen, and the entry and
