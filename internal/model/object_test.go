@@ -89,3 +89,19 @@ func TestObjectBugs(t *testing.T) {
 		})
 	}
 }
+
+// TestObjectDeep explores longer scripts, with two kills and a Close, in
+// which both processes delete and create the object twice.
+func TestObjectDeep(t *testing.T) {
+	opt := deep(t)
+	for _, tc := range []struct {
+		name string
+		cfg  ObjConfig
+	}{
+		{"two rounds each, 2 kills + Close", ObjConfig{
+			Procs:  [][]ObjOp{{OOpen, OUse, ODelete, OCreate, OUse, ODrop, OOpen, OUse, ODelete, OCreate, OUse}, {OOpen, OUse, ODrop, ODelete, OCreate, OUse, ODelete, OCreate, OOpen, OUse}},
+			Budget: Budget{Kill: 2, Close: 1}}},
+	} {
+		report(t, tc.name, exploreObj(t, tc.name, tc.cfg, opt))
+	}
+}
