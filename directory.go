@@ -343,14 +343,11 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 				s.pinLocked(info, e, gen) // before the entry is ready: nobody can delete it yet
 			}
 			s.mu.Unlock()
-			if err != nil {
-				// A span someone wrote into the directory overlaps ours.
-				// The extent stays allocated, the entry claimed: the
-				// directory is corrupt.
-				return 0, err
-			}
 			atomic.StoreUint32(w, entryReady) // step: obj.create.publish
 			futex.Wake(w, 1<<30)
+			if err != nil {
+				return 0, err // a span someone wrote into the directory overlaps ours
+			}
 			return off, nil
 		case st == entryReady:
 			if !s.entryNamed(e, name) {
