@@ -386,9 +386,14 @@ func (s *Segment) live(off uint64, what string) error {
 
 // dropped returns the Segment that an object handle's Drop puts in place of
 // s: closed from the start, so every method of the handle returns
-// ErrClosed, or panics, without touching s's mapping.
+// ErrClosed, or panics, without touching s's mapping. It is made once per
+// Segment and shared by its dropped handles.
 func (s *Segment) dropped() *Segment {
-	d := &Segment{name: s.name, anon: s.anon, closed: 1, drop: true, drained: make(chan struct{}, 1), done: make(chan struct{})}
-	close(d.done)
-	return d
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stub == nil {
+		s.stub = &Segment{name: s.name, anon: s.anon, closed: 1, drop: true, drained: make(chan struct{}, 1), done: make(chan struct{})}
+		close(s.stub.done)
+	}
+	return s.stub
 }

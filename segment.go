@@ -146,6 +146,7 @@ type Segment struct {
 	seen    map[string]seenEntry // directory entries validated, by name (directory.go)
 	spans   []span               // their objects' memory, sorted
 	pins    map[uint64]*pin      // objects this handle holds handles on, by offset (deletion.go)
+	stub    *Segment             // what dropped object handles use (Segment.dropped)
 }
 
 // Name returns the segment's name: its file name in /dev/shm, or the label of
