@@ -6,8 +6,6 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
-
-	"github.com/processshared/processshared/internal/futex"
 )
 
 // Deletion and reuse of an object's space.
@@ -338,14 +336,11 @@ func (s *Segment) Delete(name string) (err error) {
 			if err != nil {
 				return err
 			}
-			if !atomic.CompareAndSwapUint32(w, entryReady, entryDeleted) { // step: obj.delete.mark
+			// State and generation in one CAS: the object read above,
+			// not a newer one of that name that replaced it meanwhile.
+			if !atomic.CompareAndSwapUint64(u64at(s.mem, e+entState), entPair(entryReady, gen), entPair(entryDeleted, gen)) { // step: obj.delete.mark
 				k--
 				continue
-			}
-			if load32(s.mem, e+entGen) != gen {
-				// Cannot happen: gen changes only while the entry is
-				// claimed, and it was ready before and after.
-				return fmt.Errorf("%w: directory entry %d changed generation while ready", ErrCorrupt, i)
 			}
 			s.countObject(-1)
 			s.freeExtent(uint64(info.Offset))
@@ -355,13 +350,8 @@ func (s *Segment) Delete(name string) (err error) {
 		case st == entryDead || st == entryDeleted:
 			continue
 		case st&entryClaimed != 0:
-			claimer := s.lookup(st &^ entryClaimed)
-			if !claimer.alive {
-				atomic.CompareAndSwapUint32(w, st, entryDead)
-			} else if time.Now().After(deadline) {
-				return fmt.Errorf("%w: object entry %d claimed by pid %d", ErrNotInitialized, i, claimer.pid)
-			} else {
-				futex.Wait(w, st, futex.Now()+int64(time.Millisecond))
+			if err := s.waitClaim(e, st, i, deadline); err != nil {
+				return err
 			}
 			k--
 		default:

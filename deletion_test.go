@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -409,7 +411,7 @@ func TestCorruptEntryGeneration(t *testing.T) {
 	seg := create(t, 1<<16, &ps.Options{MaxProcesses: 4, MaxObjects: 4})
 	m := mutex(t, seg, "m")
 	e := ps.DirEntryOffset(seg, "m")
-	poke(t, seg, e+12, []byte{77, 0, 0, 0})
+	poke(t, seg, e+4, []byte{77, 0, 0, 0})
 	if _, err := ps.NewMutex(reopen(t, seg), "m"); !errors.Is(err, ps.ErrCorrupt) {
 		t.Errorf("NewMutex of an entry with a corrupt generation: %v, want ErrCorrupt", err)
 	}
@@ -514,4 +516,107 @@ func TestInspectDuringDelete(t *testing.T) {
 		}
 	}
 	t.Logf("x seen %d times", seen)
+}
+
+// TestDeleteRandomKills: three processes open, lock, unlock, drop and
+// delete one name in a loop while the test SIGKILLs one of them at a random
+// instant every few milliseconds and starts it again. No process faults or
+// gets an error other than ErrDeleted, ErrOwnerDead and its own timeouts,
+// and afterwards the segment is consistent: its objects list, and create
+// and delete rounds still reuse the space.
+func TestDeleteRandomKills(t *testing.T) {
+	if childtest.Role() == "churn" {
+		s, err := ps.Open(os.Getenv("SEG"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad, err := ps.NewArray[int64](s, "bad", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("ready")
+		for i := 0; ; i++ {
+			m, err := ps.NewMutex(s, "m")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "NewMutex:", err)
+				ps.Add(bad, 0, 1)
+				return
+			}
+			for range 20 {
+				ctx, cancel := context.WithTimeout(context.Background(), lifecycleBound)
+				err := m.LockContext(ctx)
+				cancel()
+				if err == nil || errors.Is(err, ps.ErrOwnerDead) {
+					m.Unlock()
+					continue
+				}
+				if !errors.Is(err, ps.ErrDeleted) && !errors.Is(err, context.DeadlineExceeded) {
+					fmt.Fprintln(os.Stderr, "LockContext:", err)
+					ps.Add(bad, 0, 1)
+				}
+				break
+			}
+			m.Drop()
+			if i%3 == 0 {
+				if err := s.Delete("m"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					fmt.Fprintln(os.Stderr, "Delete:", err)
+					ps.Add(bad, 0, 1)
+				}
+			}
+		}
+	}
+	seg := create(t, 1<<16, &ps.Options{MaxObjects: 8, MaxProcesses: 16})
+	bad, err := ps.NewArray[int64](seg, "bad", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() *exec.Cmd {
+		cmd, out := deleteChild(t, "TestDeleteRandomKills", "churn", seg)
+		expectLine(t, out, "ready")
+		go io.Copy(io.Discard, out)
+		return cmd
+	}
+	var cmds [3]*exec.Cmd
+	for i := range cmds {
+		cmds[i] = start()
+	}
+	kills := 0
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); kills++ {
+		time.Sleep(time.Duration(1+rand.IntN(20)) * time.Millisecond)
+		i := rand.IntN(len(cmds))
+		cmds[i].Process.Kill()
+		if err := cmds[i].Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("child %d ended by itself, before the kill: %v", i, err)
+		}
+		cmds[i] = start()
+	}
+	for _, cmd := range cmds {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	t.Logf("%d kills", kills)
+	if n := ps.AtomicLoad(bad, 0); n != 0 {
+		t.Fatalf("children saw %d unexpected errors (their stderr above)", n)
+	}
+	if _, err := seg.Objects(); err != nil {
+		t.Fatal(err)
+	}
+	var free int64
+	for i := range 100 {
+		m := mutex(t, seg, "m")
+		if !m.TryLock() {
+			t.Fatalf("round %d: m is held, with every other process dead", i)
+		}
+		m.Unlock()
+		m.Drop()
+		if i == 1 {
+			free = seg.Free()
+		}
+		if err := seg.Delete("m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seg.Free() != free {
+		t.Errorf("create and delete rounds after the kills use new space: %d bytes free, %d after round 1", seg.Free(), free)
+	}
 }

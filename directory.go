@@ -315,11 +315,13 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 				k-- // look at this entry again
 				continue
 			}
-			gen := load32(s.mem, e+entGen) + 1
-			if gen == 0 {
-				gen = 1
+			gen := uint32(1) // set once the name is written
+			if st == entryDeleted {
+				if gen = load32(s.mem, e+entGen) + 1; gen == 0 {
+					gen = 1
+				}
+				store32(s.mem, e+entGen, gen)
 			}
-			store32(s.mem, e+entGen, gen)
 			off, err := s.alloc(size)
 			if err != nil {
 				atomic.StoreUint32(w, st)
@@ -328,7 +330,10 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 				return 0, fmt.Errorf("object %q: %w", name, err)
 			}
 			store32(s.mem, off-s.lay.extHdr+extGen, gen)
-			copy(s.mem[e+entName:e+entName+MaxObjectNameLen], name)
+			if st == entryEmpty {
+				copy(s.mem[e+entName:e+entName+MaxObjectNameLen], name)
+				store32(s.mem, e+entGen, gen)
+			}
 			store32(s.mem, e+entKind, uint32(kind))
 			store32(s.mem, e+entParam, param)
 			store64(s.mem, e+entOff, off)
@@ -391,13 +396,8 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 		case st&entryClaimed != 0:
 			// The claimer's identity, not its pid: a pid from another
 			// PID namespace would name someone else here.
-			claimer := s.lookup(st &^ entryClaimed)
-			if !claimer.alive {
-				atomic.CompareAndSwapUint32(w, st, entryDead)
-			} else if time.Now().After(deadline) {
-				return 0, fmt.Errorf("%w: object entry %d claimed by pid %d", ErrNotInitialized, i, claimer.pid)
-			} else {
-				futex.Wait(w, st, futex.Now()+int64(time.Millisecond))
+			if err := s.waitClaim(e, st, i, deadline); err != nil {
+				return 0, err
 			}
 			k-- // look at this entry again
 		default:
@@ -407,11 +407,39 @@ func (s *Segment) object(name string, kind Kind, param uint32, size uint64, init
 	return 0, fmt.Errorf("%w: directory holds %d objects", ErrNoSpace, n)
 }
 
+// waitClaim waits a little for the claimer of the entry at e (index i),
+// whose state word was st, or reaps the claim if the claimer is dead: the
+// entry becomes deleted if its name is whole (gen is not 0; see the entry
+// fields in layout.go), dead otherwise, and leaves the count of objects.
+// It returns ErrNotInitialized after the deadline.
+func (s *Segment) waitClaim(e uint64, st uint32, i uint64, deadline time.Time) error {
+	w := u32at(s.mem, e+entState)
+	// The claimer's identity, not its pid: a pid from another PID
+	// namespace would name someone else here.
+	claimer := s.lookup(st &^ entryClaimed)
+	switch {
+	case !claimer.alive:
+		to := uint32(entryDead)
+		if load32(s.mem, e+entGen) != 0 {
+			to = entryDeleted
+		}
+		if atomic.CompareAndSwapUint32(w, st, to) {
+			s.countObject(-1)
+			futex.Wake(w, 1<<30)
+		}
+	case time.Now().After(deadline):
+		return fmt.Errorf("%w: object entry %d claimed by pid %d", ErrNotInitialized, i, claimer.pid)
+	default:
+		futex.Wait(w, st, futex.Now()+int64(time.Millisecond))
+	}
+	return nil
+}
+
 // entryLive reports whether the directory entry at e is ready with
 // generation gen: whether the object a reader read from it then is still
 // the entry's (see the entry fields in layout.go).
 func (s *Segment) entryLive(e uint64, gen uint32) bool {
-	return load32(s.mem, e+entState) == entryReady && load32(s.mem, e+entGen) == gen // step: obj.open.recheck
+	return load64(s.mem, e+entState) == entPair(entryReady, gen) // step: obj.open.recheck
 }
 
 // countObject adds d to the count of claimed directory entries, and reports

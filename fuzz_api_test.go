@@ -27,7 +27,7 @@ func FuzzCorruptSegment(f *testing.F) {
 	// Layout 4, MaxProcesses 8, MaxObjects 16: the directory at 768 (25
 	// entries), the free table at 3968, the heap from 4096.
 	for e := uint32(768); e < 768+25*128; e += 128 {
-		f.Add(e+12, []byte{9, 0, 0, 0}) // an entry's generation
+		f.Add(e+4, []byte{9, 0, 0, 0}) // an entry's generation
 	}
 	f.Add(uint32(768), []byte{3, 0, 0, 0})                                                                    // an entry deleted under its handles
 	f.Add(uint32(3968), []byte{0x40, 0x10, 0, 0, 0, 0, 0, 0})                                                 // a free word naming a live object

@@ -1,6 +1,7 @@
 package processshared
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"unsafe"
 )
@@ -110,11 +111,13 @@ const (
 
 // Fields of a directory entry (dirEntrySize bytes).
 //
-//	0   state   uint32 entryEmpty, entryClaimed|identity, entryReady, entryDead
-//	4   kind    uint32
+//	0   state   uint32 entryEmpty, entryClaimed|identity, entryReady, entryDead,
+//	                   entryDeleted
+//	4   gen     uint32 generation of the entry's object, 0 while the entry
+//	                   has never held one; accessed atomically only, alone
+//	                   or with state as one 64-bit word (entPair)
 //	8   param   uint32 kind-specific (element size of an Array)
-//	12  gen     uint32 generation of the entry's object: bumped by every
-//	                   claim; accessed atomically only
+//	12  kind    uint32
 //	16  off     uint64 object offset in the segment
 //	24  size    uint64 object size
 //	32  name    [96]byte, zero padded
@@ -126,15 +129,19 @@ const (
 // name, and a creator of that name claims it again (deleted → claimed →
 // ready, with gen bumped), or puts it back to deleted when there is no room.
 // So an entry's name is set once, when it leaves empty, and never changes.
+// A creator that claimed an empty entry writes the name, then sets gen to
+// 1: gen is not 0 only once the name is whole. A claimer found dead leaves
+// its entry dead if gen is 0, and deleted (a name free for a creator)
+// otherwise; either way the entry no longer counts against MaxObjects.
 // The fields of a ready entry do not change while it stays ready with the
 // same gen: a reader that saw entryReady and gen g may read them, and
 // trusts what it read (after validating it) if the entry is still ready
 // with gen g afterwards (see Segment.entryLive).
 const (
 	entState = 0
-	entKind  = 4
+	entGen   = 4
 	entParam = 8
-	entGen   = 12
+	entKind  = 12
 	entOff   = 16
 	entSize  = 24
 	entName  = 32
@@ -167,6 +174,15 @@ const (
 // extHdr returns the size of an extent header in a segment of procCap
 // process table slots: a multiple of objAlign, so objects stay aligned.
 func extHdr(procCap uint64) uint64 { return alignUp(extPins+(procCap+63)/64*8, objAlign) }
+
+// entPair returns the 64-bit word at an entry's offset 0 that holds state
+// st and generation gen, in the machine's byte order.
+func entPair(st, gen uint32) uint64 {
+	var b [8]byte
+	binary.NativeEndian.PutUint32(b[entState:], st)
+	binary.NativeEndian.PutUint32(b[entGen:], gen)
+	return binary.NativeEndian.Uint64(b[:])
+}
 
 func u32at(mem []byte, off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
 func u64at(mem []byte, off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&mem[off])) }
