@@ -22,7 +22,8 @@ import (
 // those of the model, internal/model/object.go):
 //
 //	entry ready(g), extent in use
-//	  ─ obj.delete.mark: entry CAS ready → deleted ────────────▶ deleted, extent owned by nobody
+//	  ─ obj.delete.load_entry: read g and the extent's offset
+//	  ─ obj.delete.mark: entry CAS (ready, g) → (deleted, g) ──▶ deleted, extent owned by nobody
 //	deleted (extent not yet in the free table)
 //	  ─ obj.delete.free: extent offset stored in a free word ──▶ free
 //	free
@@ -44,6 +45,11 @@ import (
 //	U  obj.use              the handle reads and writes the object
 //	D  obj.drop.unpin       Drop (or Segment.Close) clears the bit
 //
+// The mark is one 64-bit CAS of the state and generation words: a CAS of
+// the state alone succeeds on a newer object of the name that replaced
+// the one read (another Delete and a create in between), and frees the old
+// extent a second time (internal/model, BugDeleteNoGen: "double-free").
+//
 // Why no handle can use an extent that a new object reuses: the pin (O2)
 // and Delete's mark are both sequentially consistent atomics, and so are
 // O3's load and the allocator's load of the pins. If O3 saw the entry
@@ -63,7 +69,10 @@ import (
 // directory while the scan ran keeps the stale bit until the slot's next
 // claim: it is not reused meanwhile.
 //
-// Kills. A Delete killed between obj.delete.mark and obj.delete.free, or an
+// Kills. A creator killed while it holds an entry claimed leaves it to the
+// next prober (Segment.waitClaim), which makes it deleted again (its name
+// is whole) or dead, and frees its count. A Delete killed between
+// obj.delete.mark and obj.delete.free, or an
 // allocation killed between obj.alloc.take and publishing the new entry,
 // loses that extent: it is in no entry and no free word. The free table
 // has maxObjects words; a Delete that finds it full loses the extent too.
@@ -327,7 +336,7 @@ func (s *Segment) Delete(name string) (err error) {
 			if !s.entryNamed(e, name) {
 				continue
 			}
-			gen := load32(s.mem, e+entGen)
+			gen := load32(s.mem, e+entGen) // step: obj.delete.load_entry
 			info, err := s.readEntry(e)
 			if !s.entryLive(e, gen) {
 				k-- // deleted or replaced meanwhile: look again

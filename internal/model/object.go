@@ -43,6 +43,13 @@ type ObjConfig struct {
 	// its pins (obj.alloc.check_pins): a handle still open on the deleted
 	// object then shares its memory with the new one.
 	BugNoPinCheck bool
+	// BugDeleteNoGen: Delete marks the entry deleted with a CAS of its
+	// state alone, not of state and generation (obj.delete.mark). A Delete
+	// that read the entry (obj.delete.load_entry), and then another Delete
+	// and a create of the name, mark the new object deleted and free the
+	// old object's extent a second time; two objects then share it.
+	// (TestDeleteRandomKills found it in the code.)
+	BugDeleteNoGen bool
 }
 
 // Entry states of the model.
@@ -59,6 +66,7 @@ const (
 	opcPin                  // open: obj.open.pin
 	opcRecheck              // open: obj.open.recheck
 	opcUnpin                // open: obj.open.unpin, then probe again
+	opcMark                 // delete: obj.delete.mark
 	opcFree                 // delete: obj.delete.free
 	opcCheck                // create: obj.alloc.check_pins
 	opcTake                 // create: obj.alloc.take
@@ -83,16 +91,18 @@ type ObjProc struct {
 	Pinned   bool  // its bit is set for the handle it holds or is opening
 	Gen, Ext uint8 // the object the handle is (being) opened on
 	Tmp      uint8 // delete: the extent to free; create: the extent taken
+	DGen     uint8 // delete: the generation read
+	TmpW     uint8 // create: the free word taken from
 }
 
 // ObjState is the state of the deletion model.
 type ObjState struct {
 	EntSt, EntGen, EntExt, Claimer uint8
 
-	Pins  [2]uint8 // per extent: bit p set while process p pins it
-	Occ   [2]uint8 // ghost: generation of the object allocated in the extent, 0 none
-	Used  [2]bool  // the extent was ever allocated (the bump pointer passed it)
-	FreeW uint8    // the free-table word: 0 empty, else extent+1
+	Pins  [3]uint8 // per extent: bit p set while process p pins it
+	Occ   [3]uint8 // ghost: generation of the object allocated in the extent, 0 none
+	Used  [3]bool  // the extent was ever allocated (the bump pointer passed it)
+	FreeW [2]uint8 // the free table's words: 0 empty, else extent+1
 
 	P      [2]ObjProc
 	Kills  uint8
@@ -114,7 +124,7 @@ func NewObjModel(cfg ObjConfig) (*ObjModel, error) {
 // Init returns the state in which the object exists (generation 1, in
 // extent 0) and no process has a handle.
 func (m *ObjModel) Init() ObjState {
-	return ObjState{EntSt: oeReady, EntGen: 1, Occ: [2]uint8{1, 0}, Used: [2]bool{true, false}}
+	return ObjState{EntSt: oeReady, EntGen: 1, Occ: [3]uint8{1, 0, 0}, Used: [3]bool{true, false, false}}
 }
 
 func (m *ObjModel) name(p int) string { return procName[p] + ".G0" }
@@ -186,9 +196,12 @@ func (m *ObjModel) thread(s *ObjState, p int, e *emitter[ObjState]) {
 				if s.P[s.Claimer].Life == olAlive {
 					return // waits for the creator, who moves
 				}
-				ns.EntSt = oeDead
+				// The code's waitClaim: the name is whole (the claim
+				// was of a deleted entry, or gen was set), so the entry
+				// is deleted again.
+				ns.EntSt = oeDeleted
 				m.finish(&ns, p)
-				add("obj.open.load_entry", "claimer dead: entry dead, no such object")
+				add("obj.open.load_entry", "claimer dead: entry deleted, no such object")
 			}
 		case OUse:
 			m.finish(&ns, p)
@@ -205,13 +218,20 @@ func (m *ObjModel) thread(s *ObjState, p int, e *emitter[ObjState]) {
 			m.finish(&ns, p)
 			add("obj.drop.unpin", "")
 		case ODelete:
-			if s.EntSt != oeReady {
+			switch {
+			case s.EntSt == oeReady:
+				np.DGen, np.Tmp, np.PC = s.EntGen, s.EntExt, opcMark
+				add("obj.delete.load_entry", e.notef("ready, gen %d, extent %d", int(s.EntGen), int(s.EntExt)))
+			case s.EntSt == oeClaimed && s.P[s.Claimer].Life == olAlive:
+				return // waits for the creator, who moves
+			case s.EntSt == oeClaimed:
+				ns.EntSt = oeDeleted
 				m.finish(&ns, p)
-				add("obj.delete.mark", "no such object")
-				return
+				add("obj.delete.load_entry", "claimer dead: entry deleted, no such object")
+			default:
+				m.finish(&ns, p)
+				add("obj.delete.load_entry", "no such object")
 			}
-			ns.EntSt, np.Tmp, np.PC = oeDeleted, s.EntExt, opcFree
-			add("obj.delete.mark", "")
 		case OCreate:
 			if s.EntSt != oeDeleted {
 				m.finish(&ns, p)
@@ -244,33 +264,51 @@ func (m *ObjModel) thread(s *ObjState, p int, e *emitter[ObjState]) {
 		np.Pinned = false
 		np.PC = opcStart
 		add("obj.open.unpin", "probe again")
+	case opcMark:
+		if s.EntSt != oeReady || s.EntGen != th.DGen && !m.cfg.BugDeleteNoGen {
+			np.PC = opcStart // look again
+			add("obj.delete.mark", "CAS failed")
+			return
+		}
+		if s.EntGen != th.DGen {
+			np.Tmp = th.Tmp // the extent read before: the old object's
+		}
+		ns.EntSt, np.PC = oeDeleted, opcFree
+		add("obj.delete.mark", "")
 	case opcFree:
-		if s.FreeW == 0 {
-			ns.FreeW = th.Tmp + 1
+		note := "free table full: extent lost"
+		for j := range s.FreeW {
+			if s.FreeW[j] == 0 {
+				ns.FreeW[j] = th.Tmp + 1
+				note = ""
+				break
+			}
 		}
 		m.finish(&ns, p)
-		add("obj.delete.free", "")
+		add("obj.delete.free", note)
 	case opcCheck:
-		if s.FreeW != 0 && (m.cfg.BugNoPinCheck || !s.pinned(s.FreeW-1)) {
-			np.Tmp, np.PC = s.FreeW-1, opcTake
-			add("obj.alloc.check_pins", e.notef("extent %d unpinned", int(s.FreeW-1), 0))
-			return
+		for j, w := range s.FreeW {
+			if w != 0 && (m.cfg.BugNoPinCheck || !s.pinned(w-1)) {
+				np.Tmp, np.TmpW, np.PC = w-1, uint8(j), opcTake
+				add("obj.alloc.check_pins", e.notef("extent %d unpinned", int(w-1), 0))
+				return
+			}
 		}
 		np.PC = opcBump
 		add("obj.alloc.check_pins", "nothing reusable")
 	case opcTake:
-		if s.FreeW != th.Tmp+1 {
+		if s.FreeW[th.TmpW] != th.Tmp+1 {
 			np.PC = opcCheck
 			add("obj.alloc.take", "CAS failed")
 			return
 		}
-		ns.FreeW = 0
+		ns.FreeW[th.TmpW] = 0
 		ns.Pins[th.Tmp] = 0
 		ns.Occ[th.Tmp] = s.EntGen
 		np.PC = opcCPin
 		add("obj.alloc.take", "")
 	case opcBump:
-		for x := range uint8(2) {
+		for x := range uint8(len(s.Used)) {
 			if !s.Used[x] {
 				ns.Used[x], ns.Occ[x], np.Tmp, np.PC = true, s.EntGen, x, opcCPin
 				add("obj.alloc.bump", e.notef("extent %d", int(x), 0))
@@ -311,7 +349,7 @@ func (m *ObjModel) env(s *ObjState, e *emitter[ObjState]) {
 			ns.Closes++
 			ns.P[p].Life = olClosed
 			ns.P[p].Open, ns.P[p].Pinned = false, false
-			for x := range 2 {
+			for x := range ns.Pins {
 				ns.Pins[x] &^= 1 << p
 			}
 			e.add(procName[p], "env.close", true, ns, "unpins all")
@@ -320,7 +358,8 @@ func (m *ObjModel) env(s *ObjState, e *emitter[ObjState]) {
 }
 
 // Check fails if an open handle of a live process is on an extent that
-// holds another object, or if the ready entry's extent does not hold it.
+// holds another object, if the ready entry's extent does not hold it, or
+// if the free table holds an extent twice or the ready object's.
 func (m *ObjModel) Check(s *ObjState) error {
 	for p := range 2 {
 		th := s.P[p]
@@ -330,6 +369,17 @@ func (m *ObjModel) Check(s *ObjState) error {
 	}
 	if s.EntSt == oeReady && s.Occ[s.EntExt] != s.EntGen {
 		return Fail("shared-extent", "the entry's object (generation %d) is on extent %d, which holds generation %d", s.EntGen, s.EntExt, s.Occ[s.EntExt])
+	}
+	// The allocator's own invariants: an extent is free at most once, and
+	// a live object's never (with more names, another name's creation
+	// would take it while the object lives).
+	if s.FreeW[0] != 0 && s.FreeW[0] == s.FreeW[1] {
+		return Fail("double-free", "extent %d is in the free table twice", s.FreeW[0]-1)
+	}
+	for _, w := range s.FreeW {
+		if w != 0 && s.EntSt == oeReady && w-1 == s.EntExt {
+			return Fail("freed-live", "extent %d, of the ready generation %d, is in the free table", w-1, s.EntGen)
+		}
 	}
 	return nil
 }
@@ -349,7 +399,7 @@ func (m *ObjModel) Stuck(s *ObjState) error {
 func (m *ObjModel) Format(s *ObjState) string {
 	var b strings.Builder
 	st := [...]string{"ready", "deleted", "claimed", "dead"}[s.EntSt]
-	fmt.Fprintf(&b, "entry %s gen %d ext %d | pins %02b %02b occ %d %d free %d |", st, s.EntGen, s.EntExt, s.Pins[0], s.Pins[1], s.Occ[0], s.Occ[1], int(s.FreeW)-1)
+	fmt.Fprintf(&b, "entry %s gen %d ext %d | pins %02b %02b %02b occ %d %d %d free %d %d |", st, s.EntGen, s.EntExt, s.Pins[0], s.Pins[1], s.Pins[2], s.Occ[0], s.Occ[1], s.Occ[2], int(s.FreeW[0])-1, int(s.FreeW[1])-1)
 	for p, th := range s.P {
 		life := [...]string{"", " dead", " closed"}[th.Life]
 		fmt.Fprintf(&b, " %s op %d pc %d open %v gen %d ext %d%s;", procName[p], th.Op, th.PC, th.Open, th.Gen, th.Ext, life)
@@ -359,7 +409,7 @@ func (m *ObjModel) Format(s *ObjState) string {
 
 var objSteps = []string{
 	"obj.open.load_entry", "obj.open.pin", "obj.open.recheck", "obj.open.unpin", "obj.drop.unpin",
-	"obj.delete.mark", "obj.delete.free",
+	"obj.delete.load_entry", "obj.delete.mark", "obj.delete.free",
 	"obj.create.claim", "obj.alloc.check_pins", "obj.alloc.take", "obj.alloc.bump", "obj.create.publish",
 	"user.use",
 }

@@ -41,6 +41,7 @@ var objBugs = []struct {
 }{
 	{"BugNoRecheck", func(c *ObjConfig) { c.BugNoRecheck = true }},
 	{"BugNoPinCheck", func(c *ObjConfig) { c.BugNoPinCheck = true }},
+	{"BugDeleteNoGen", func(c *ObjConfig) { c.BugDeleteNoGen = true }},
 }
 
 // TestObject explores the deletion protocol at the CI configurations, two
@@ -76,14 +77,17 @@ func TestObjectBugs(t *testing.T) {
 	for _, tc := range objBugs {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := objConfigs[0].cfg
+			if tc.name == "BugDeleteNoGen" {
+				cfg = objConfigs[1].cfg // two deleters
+			}
 			tc.bug(&cfg)
 			r := exploreObj(t, tc.name, cfg, Options{})
 			if len(r.Violations) == 0 {
 				t.Fatal("no violation found")
 			}
 			v := r.Violations[0]
-			if v.Kind != "stale-handle" || len(v.Trace) < 2 {
-				t.Errorf("found %v, want a stale-handle with a trace", v)
+			if v.Kind == "deadlock" || len(v.Trace) < 2 {
+				t.Errorf("found %v, want a safety violation with a trace", v)
 			}
 			t.Log(v.String())
 		})
