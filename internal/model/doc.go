@@ -289,7 +289,13 @@
 //     it opens anything, only clears bits, which can only make a reuse
 //     come sooner for extents no live handle of that slot holds. Entry
 //     generations have 2 bits, so they wrap within a run. "user.use" is
-//     the handle's memory accesses, not a line of code.
+//     the handle's memory accesses, not a line of code. Its creators claim
+//     only deleted entries (there is one entry, with a name), so a dead
+//     creator's entry is always deleted again, as the code's waitClaim does
+//     for an entry whose generation is set; an entry claimed from empty by
+//     a creator that died before its name was whole becomes dead, which
+//     the model does not have. The allocator's scan of the free table is
+//     one step (obj.alloc.check_pins) that picks the first unpinned word.
 
 // # Running
 //
