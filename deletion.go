@@ -370,14 +370,29 @@ func (s *Segment) Delete(name string) (err error) {
 	return fmt.Errorf("object %q: %w", name, fs.ErrNotExist)
 }
 
-// live returns nil if the object at off, which this handle pins, is still
-// the entry's it was opened at, and an error matching ErrDeleted if it was
-// deleted. The caller holds s.enter().
-func (s *Segment) live(off uint64, what string) error {
+// An objRef names the directory entry and generation an object handle was
+// opened at, for its checks of deletion (objRef.live).
+type objRef struct {
+	entry uint64
+	gen   uint32
+}
+
+// ref returns the objRef of the object at off, which this handle pins: a
+// constructor calls it once, after Segment.object.
+func (s *Segment) ref(off uint64) objRef {
 	s.mu.Lock()
-	p := s.pins[off]
-	s.mu.Unlock()
-	if p == nil || s.entryLive(p.entry, p.gen) {
+	defer s.mu.Unlock()
+	if p := s.pins[off]; p != nil {
+		return objRef{p.entry, p.gen}
+	}
+	return objRef{}
+}
+
+// live returns nil if the object r names is still its entry's, and an error
+// matching ErrDeleted if it was deleted: one load. The caller holds
+// s.enter().
+func (s *Segment) live(r objRef, what string) error {
+	if r.entry == 0 || s.entryLive(r.entry, r.gen) {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, ErrDeleted)

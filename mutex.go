@@ -351,6 +351,7 @@ func closedPanic(method, kind, name string, s *Segment) {
 type Mutex struct {
 	m    mutexCore
 	off  uint64 // the object's offset in the segment
+	ref  objRef
 	dead uint32 // what word points to after Drop: never 0 nor an identity
 }
 
@@ -361,7 +362,7 @@ func NewMutex(s *Segment, name string) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mutex{m: *newMutexCore(s, off, name), off: off}, nil
+	return &Mutex{m: *newMutexCore(s, off, name), off: off, ref: s.ref(off)}, nil
 }
 
 // Drop releases this handle on m: the segment may then reuse the space of
@@ -446,7 +447,7 @@ func (m *Mutex) LockContext(ctx context.Context) (err error) {
 
 func (m *Mutex) lockContext(ctx context.Context) error {
 	return m.enterAnd(func() error {
-		if err := m.m.s.live(m.off, "mutex "+m.m.name); err != nil {
+		if err := m.m.s.live(m.ref, "mutex "+m.m.name); err != nil {
 			return err
 		}
 		return m.m.lock(ctx)

@@ -204,6 +204,7 @@ type Queue struct {
 	wid     *uint32 // the identity owning waiting
 	rl, sl  *local  // the receivers' and the senders' tokens
 	race    unsafe.Pointer
+	ref     objRef
 }
 
 // qRec returns the ring bytes a message of n bytes takes.
@@ -275,6 +276,7 @@ func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
 		rl:      s.local(off + qRecvWord),
 		sl:      s.local(off + qSendWord),
 		race:    s.local(off).race,
+		ref:     s.ref(off),
 	}
 	if atomic.LoadUint32(q.wid) != s.id {
 		atomic.StoreUint32(q.waiting, 0)
@@ -513,7 +515,7 @@ func wakeWord(w *uint32) {
 // A wake wakes every sleeping process (wakeWord), so a sleeper that gives up
 // has taken no wake-up another needed: it passes nothing on.
 func (q *Queue) wait(ctx context.Context, w *uint32, ready func() bool) error {
-	if err := q.s.live(q.off, "queue "+q.name); err != nil {
+	if err := q.s.live(q.ref, "queue "+q.name); err != nil {
 		return err // deleted: nobody may ever send or receive again
 	}
 	for {

@@ -68,6 +68,7 @@ type Semaphore struct {
 	nheld uint64
 	max   uint32
 	off   uint64
+	ref   objRef
 }
 
 // NewSemaphore finds the Semaphore called name in s, creating it with initial
@@ -90,6 +91,7 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	procOff := s.lay.procOff
 	return &Semaphore{
 		off:   off,
+		ref:   s.ref(off),
 		s:     s,
 		name:  name,
 		value: u32at(s.mem, off+semValue),
@@ -283,7 +285,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		return ErrClosed
 	}
 	defer m.s.exit()
-	if err := m.s.live(m.off, "semaphore "+m.name); err != nil {
+	if err := m.s.live(m.ref, "semaphore "+m.name); err != nil {
 		return err // deleted: nobody may ever release it
 	}
 	try := func() bool {
