@@ -47,6 +47,7 @@ type Array[T any] struct {
 	base unsafe.Pointer // first element, in s's mapping; dead after Close
 	n    int
 	race unsafe.Pointer // process-local address the race annotations key on
+	off  uint64
 }
 
 // NewArray returns the array of n elements of type T called name in s,
@@ -81,7 +82,7 @@ func NewArray[T any](s *Segment, name string, n int) (*Array[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("array %q: %w", name, err)
 	}
-	a := &Array[T]{s: s, name: name, n: n, race: s.local(off).race}
+	a := &Array[T]{s: s, name: name, n: n, race: s.local(off).race, off: off}
 	if n > 0 {
 		a.base = unsafe.Pointer(&mem[0])
 	}
@@ -126,6 +127,20 @@ func badPart(t reflect.Type, path string) (reflect.Type, string) {
 	}
 	// Pointer, UnsafePointer, Uintptr, String, Slice, Map, Chan, Func, Interface.
 	return t, path
+}
+
+// Drop releases this handle on a: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (a *Array[T]) Drop() error {
+	if s := a.s; !s.drop {
+		a.s, a.base = s.dropped(), nil
+		s.unpin(a.off)
+	}
+	return nil
 }
 
 // Name returns the object's name in its segment.

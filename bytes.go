@@ -25,6 +25,7 @@ type Bytes struct {
 	s    *Segment
 	name string
 	mem  []byte // the object: a subslice of s.mem; dead after Close
+	off  uint64
 }
 
 // NewBytes returns the region of size bytes called name in s, creating it,
@@ -39,11 +40,25 @@ func NewBytes(s *Segment, name string, size int) (*Bytes, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("bytes %q: negative size %d: %w", name, size, ErrOutOfRange)
 	}
-	_, mem, err := s.objectMem(name, KindBytes, 0, uint64(size))
+	off, mem, err := s.objectMem(name, KindBytes, 0, uint64(size))
 	if err != nil {
 		return nil, fmt.Errorf("bytes %q: %w", name, err)
 	}
-	return &Bytes{s: s, name: name, mem: mem}, nil
+	return &Bytes{s: s, name: name, mem: mem, off: off}, nil
+}
+
+// Drop releases this handle on b: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (b *Bytes) Drop() error {
+	if s := b.s; !s.drop {
+		b.s, b.mem = s.dropped(), nil
+		s.unpin(b.off)
+	}
+	return nil
 }
 
 // objectMem finds or creates a named object of size bytes (see
@@ -63,7 +78,7 @@ func (s *Segment) objectMem(name string, kind Kind, param uint32, size uint64) (
 		return 0, nil, err
 	}
 	if !s.enter() {
-		return 0, nil, ErrClosed
+		return 0, nil, ErrClosed // Close cleared the pin
 	}
 	defer s.exit()
 	// object checked off+size against the mapping.

@@ -212,6 +212,7 @@ type Cond struct {
 	l        *local
 	lastScan atomic.Int64  // when Signal or Broadcast last scanned (scanDue), Unix ns
 	misses   atomic.Uint32 // Waits in a row whose spin ended without a grant, or that did not spin (spinDue)
+	off      uint64
 }
 
 // NewCond finds the Cond called name in s, creating it if it does not
@@ -234,6 +235,7 @@ func NewCond(s *Segment, name string, m *Mutex) (*Cond, error) {
 	}
 	slot := (s.slot - s.lay.procOff) / procSlotSize
 	return &Cond{
+		off:      off,
 		L:        m,
 		s:        s,
 		name:     name,
@@ -247,6 +249,20 @@ func NewCond(s *Segment, name string, m *Mutex) (*Cond, error) {
 		id:       s.id,
 		l:        s.local(off),
 	}, nil
+}
+
+// Drop releases this handle on c: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. It does not drop c.L. Drop is idempotent and returns nil.
+func (c *Cond) Drop() error {
+	if s := c.s; !s.drop {
+		c.s = s.dropped()
+		s.unpin(c.off)
+	}
+	return nil
 }
 
 // Name returns the Cond's name in its segment.

@@ -46,6 +46,17 @@
 // two kinds). Any number of processes may race to create the same segment
 // or object; they all get the same one.
 //
+// Segment.Delete deletes an object: its name is free at once for a new
+// object, and its space is reused, by a later object of its size or
+// smaller, once no handle on it is left. Every handle keeps the object it
+// was obtained on alive until its Drop (or its Segment's Close, or its
+// process's death): a handle on a deleted object keeps working on the old
+// object, its blocking calls return ErrDeleted, and it never reaches the
+// new object of that name. Drop a handle you no longer use in a segment
+// whose objects come and go. A deleted name still takes a directory entry,
+// which only a new object of the same name reuses: the directory bounds the
+// number of distinct names a segment sees over its life (1.5 × MaxObjects).
+//
 // # Locks
 //
 // On Linux, Mutex, Cond and Semaphore are built on futexes (on FreeBSD on

@@ -6,8 +6,13 @@ import (
 )
 
 // ErrClosed is returned when a Segment, or an object inside it, is used after
-// the Segment was closed.
+// the Segment was closed, or when an object handle is used after its Drop.
 var ErrClosed = errors.New("processshared: segment is closed")
+
+// ErrDeleted is returned by a blocking call on an object handle when the
+// object was deleted (Segment.Delete), by this process or another, after
+// the handle was obtained.
+var ErrDeleted = errors.New("processshared: object was deleted")
 
 // ErrNotSegment is returned when a file is not a processshared segment: its
 // magic number is wrong or it is too short to hold a header.

@@ -208,3 +208,32 @@ func ExampleArray() {
 	fmt.Println(doubled, ps.Add(a, 0, 10))
 	// Output: [2 4 6 8 10] 15
 }
+
+// A lock per tenant, deleted when the tenant leaves: the name is free at
+// once, and the space is reused by later objects once every handle on the
+// old lock is dropped.
+func ExampleSegment_Delete() {
+	seg, err := ps.NewAnonymous("example", 1<<16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer seg.Close()
+	served := 0
+	for tenant := range 1000 {
+		name := fmt.Sprint("tenant-", tenant%3)
+		m, err := ps.NewMutex(seg, name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		m.Lock()
+		served++
+		m.Unlock()
+		m.Drop() // this handle no longer keeps the lock's space
+		if err := seg.Delete(name); err != nil {
+			log.Fatal(err)
+		}
+	}
+	objs, _ := seg.Objects()
+	fmt.Println("served:", served, "objects left:", len(objs))
+	// Output: served: 1000 objects left: 0
+}

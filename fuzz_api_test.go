@@ -24,6 +24,14 @@ func FuzzCorruptSegment(f *testing.F) {
 	f.Add(uint32(256), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})         // process table
 	f.Add(uint32(16640), []byte{1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}) // directory
 	f.Add(uint32(50000), make([]byte, 300))
+	// Layout 4, MaxProcesses 8, MaxObjects 16: the directory at 768 (25
+	// entries), the free table at 3968, the heap from 4096.
+	for e := uint32(768); e < 768+25*128; e += 128 {
+		f.Add(e+4, []byte{9, 0, 0, 0}) // an entry's generation
+	}
+	f.Add(uint32(768), []byte{3, 0, 0, 0})                                                                    // an entry deleted under its handles
+	f.Add(uint32(3968), []byte{0x40, 0x10, 0, 0, 0, 0, 0, 0})                                                 // a free word naming a live object
+	f.Add(uint32(4096), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0, 0, 0, 0, 0, 0xff}) // an extent header
 	f.Fuzz(func(t *testing.T, at uint32, data []byte) {
 		name := shmtest.Name(t)
 		// A short InitTimeout: a corrupted entry can look claimed by a live
@@ -192,4 +200,31 @@ func exercise(s *ps.Segment) {
 	}
 	exerciseSync(s)
 	ps.NewMutex(s, "new object")
+	// Delete and create again, with handles dropped and not.
+	if b, err := ps.NewBytes(s, "b", 64); err == nil {
+		s.Delete("b")
+		b.ReadAt(make([]byte, 8), 0)
+		if b2, err := ps.NewBytes(s, "b", 64); err == nil {
+			b2.WriteAt([]byte("again"), 0)
+			b2.Drop()
+		}
+		b.Drop()
+	}
+	if m, err := ps.NewMutex(s, "m"); err == nil {
+		s.Delete("m")
+		ctx, cancel := short()
+		if err := m.LockContext(ctx); err == nil || errors.Is(err, ps.ErrOwnerDead) {
+			m.Unlock()
+		}
+		cancel()
+		m.Drop()
+		if m2, err := ps.NewMutex(s, "m"); err == nil {
+			if m2.TryLock() {
+				m2.Unlock()
+			}
+		}
+	}
+	s.Delete("new object")
+	ps.NewArray[int64](s, "reuse", 8)
+	s.Objects()
 }

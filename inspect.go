@@ -340,7 +340,11 @@ func (s *Segment) describe(si *SegmentInfo, self uint64, objs []ObjectInfo) (use
 	}
 	si.Processes, used = s.processes(self)
 	for _, o := range objs {
-		si.Objects = append(si.Objects, s.objectState(o))
+		st := s.objectState(o)
+		if o.gen != 0 && !s.entryLive(o.entry, o.gen) {
+			continue // deleted while read: what was read may be another object's
+		}
+		si.Objects = append(si.Objects, st)
 	}
 	return used, nil
 }

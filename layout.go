@@ -1,11 +1,12 @@
 package processshared
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"unsafe"
 )
 
-// Segment layout, version 3. All integers are in the machine's byte order;
+// Segment layout, version 4. All integers are in the machine's byte order;
 // processes of different architectures must not share a segment.
 //
 //	offset  size  field
@@ -26,13 +27,18 @@ import (
 //	88      4     maxObjects   objects the directory may hold (Options.MaxObjects)
 //	128     8     spinners     the spinner gate (see spinEnter); on a cache line of its own
 //	192     4     objects      directory entries claimed, at most maxObjects; accessed atomically only
+//	196     4     freeCount    extents in the free table, at least; accessed atomically only
 //
-// The process table follows the header, then the directory, then the heap.
+// The process table follows the header, then the directory, then the free
+// table (maxObjects words of 8 bytes: the offset of a deleted object's
+// extent, or 0; see deletion.go), then the heap. Every object in the heap
+// is preceded by its extent header (extHdrSize bytes, see extent fields
+// below).
 // Every offset and count read back from a mapping is checked against the
 // mapping's length before use: other processes may have written anything.
 const (
 	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
-	layoutVersion = 3                  // 2: identities are slot+generation, not thread ids; 3: hashed directory
+	layoutVersion = 4                  // 2: identities are slot+generation, not thread ids; 3: hashed directory; 4: deletion (entry generations, extent headers, free table)
 	hdrSize       = 256
 
 	offMagic        = 0
@@ -52,6 +58,7 @@ const (
 	offMaxObjects   = 88
 	offSpinners     = 128
 	offObjects      = 192
+	offFreeCount    = 196
 
 	procSlotSize = 64
 	dirEntrySize = 128
@@ -104,22 +111,37 @@ const (
 
 // Fields of a directory entry (dirEntrySize bytes).
 //
-//	0   state   uint32 entryEmpty, entryClaimed|identity, entryReady, entryDead
-//	4   kind    uint32
+//	0   state   uint32 entryEmpty, entryClaimed|identity, entryReady, entryDead,
+//	                   entryDeleted
+//	4   gen     uint32 generation of the entry's object, 0 while the entry
+//	                   has never held one; accessed atomically only, alone
+//	                   or with state as one 64-bit word (entPair)
 //	8   param   uint32 kind-specific (element size of an Array)
+//	12  kind    uint32
 //	16  off     uint64 object offset in the segment
 //	24  size    uint64 object size
 //	32  name    [96]byte, zero padded
 //
 // An entry goes empty → claimed (by a creator, whose identity is in the state word)
 // → ready, or claimed → empty when there is no room for the object, or claimed
-// → dead when its creator died before publishing it. Ready entries never
-// change again, so a reader that saw entryReady may read the other fields
-// without further synchronization (after validating them).
+// → dead when its creator died before publishing it. A ready entry goes
+// → deleted when its object is deleted (Segment.Delete): the entry keeps its
+// name, and a creator of that name claims it again (deleted → claimed →
+// ready, with gen bumped), or puts it back to deleted when there is no room.
+// So an entry's name is set once, when it leaves empty, and never changes.
+// A creator that claimed an empty entry writes the name, then sets gen to
+// 1: gen is not 0 only once the name is whole. A claimer found dead leaves
+// its entry dead if gen is 0, and deleted (a name free for a creator)
+// otherwise; either way the entry no longer counts against MaxObjects.
+// The fields of a ready entry do not change while it stays ready with the
+// same gen: a reader that saw entryReady and gen g may read them, and
+// trusts what it read (after validating it) if the entry is still ready
+// with gen g afterwards (see Segment.entryLive).
 const (
 	entState = 0
-	entKind  = 4
+	entGen   = 4
 	entParam = 8
+	entKind  = 12
 	entOff   = 16
 	entSize  = 24
 	entName  = 32
@@ -127,8 +149,40 @@ const (
 	entryEmpty   = 0
 	entryReady   = 1
 	entryDead    = 2
+	entryDeleted = 3
 	entryClaimed = 0x80000000 // | identity of the claimer (31 bits)
 )
+
+// Fields of an extent header, the extHdr(procCap) bytes before every object:
+//
+//	0   cap     uint64  bytes of the extent after the header: an object of
+//	                    at most cap bytes may reuse it
+//	8   gen     uint32  the generation of the directory entry of the object
+//	                    in it (a check: a lookup that finds another gen in
+//	                    a live entry's extent reports ErrCorrupt)
+//	12  unused
+//	16  pins    [(procCap+63)/64]uint64: bit i is set while process table
+//	            slot i holds a handle on the object; accessed atomically only
+//
+// The pins say who may still reach a deleted object (see deletion.go).
+const (
+	extCap  = 0
+	extGen  = 8
+	extPins = 16
+)
+
+// extHdr returns the size of an extent header in a segment of procCap
+// process table slots: a multiple of objAlign, so objects stay aligned.
+func extHdr(procCap uint64) uint64 { return alignUp(extPins+(procCap+63)/64*8, objAlign) }
+
+// entPair returns the 64-bit word at an entry's offset 0 that holds state
+// st and generation gen, in the machine's byte order.
+func entPair(st, gen uint32) uint64 {
+	var b [8]byte
+	binary.NativeEndian.PutUint32(b[entState:], st)
+	binary.NativeEndian.PutUint32(b[entGen:], gen)
+	return binary.NativeEndian.Uint64(b[:])
+}
 
 func u32at(mem []byte, off uint64) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
 func u64at(mem []byte, off uint64) *uint64 { return (*uint64)(unsafe.Pointer(&mem[off])) }

@@ -319,6 +319,9 @@ func (m *mutexCore) holderPID(v uint32) int {
 
 // closedPanic panics for a call of method on an object of a closed segment.
 func closedPanic(method, kind, name string, s *Segment) {
+	if s.drop {
+		panic(fmt.Errorf("processshared: %s of %s %q after its Drop: %w", method, kind, name, ErrClosed))
+	}
 	panic(fmt.Errorf("processshared: %s of %s %q after %v was closed: %w", method, kind, name, s, ErrClosed))
 }
 
@@ -346,7 +349,10 @@ func closedPanic(method, kind, name string, s *Segment) {
 // After its Segment is closed, LockContext returns ErrClosed and every other
 // method but Name panics with an error matching ErrClosed.
 type Mutex struct {
-	m mutexCore
+	m    mutexCore
+	off  uint64 // the object's offset in the segment
+	ref  objRef
+	dead uint32 // what word points to after Drop: never 0 nor an identity
 }
 
 // NewMutex finds the Mutex called name in s, creating it (unlocked) if it does
@@ -356,7 +362,27 @@ func NewMutex(s *Segment, name string) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mutex{m: *newMutexCore(s, off, name)}, nil
+	return &Mutex{m: *newMutexCore(s, off, name), off: off, ref: s.ref(off)}, nil
+}
+
+// Drop releases this handle on m: the segment may then reuse the space of
+// a deleted Mutex (see Segment.Delete), which another handle on it does not
+// pin. Afterwards LockContext returns ErrClosed, and the other methods but
+// Name panic with an error matching ErrClosed, as after the segment's
+// Close. Drop must be the handle's last call: it must not run while a call
+// on the handle, in another goroutine, is in progress. Dropping a held
+// Mutex does not unlock it; it stays held by this Segment handle until its
+// Close. Drop is idempotent and returns nil.
+func (m *Mutex) Drop() error {
+	s := m.m.s
+	if s.drop {
+		return nil
+	}
+	d := s.dropped()
+	m.dead = ^uint32(0)
+	m.m.s, m.m.closed, m.m.word = d, &d.closed, &m.dead
+	s.unpin(m.off)
+	return nil
 }
 
 // Name returns the Mutex's name in its segment.
@@ -394,7 +420,9 @@ func (m *Mutex) lockSlow() {
 // LockContext locks m, or returns ctx.Err() if ctx is done first (an error
 // satisfying errors.Is(err, context.DeadlineExceeded) for a deadline). A
 // deadline becomes the kernel's wait timeout; cancellation wakes the waiter.
-// It returns ErrClosed if the segment is closed, or closed while it waits.
+// It returns ErrClosed if the segment is closed, or closed while it waits,
+// and ErrDeleted if m was deleted (Segment.Delete) and is held: a deleted
+// Mutex that is free is still locked.
 //
 // If the previous holder died, or closed its Segment holding m, or the
 // state is still marked inconsistent, LockContext acquires m and returns an
@@ -418,7 +446,12 @@ func (m *Mutex) LockContext(ctx context.Context) (err error) {
 }
 
 func (m *Mutex) lockContext(ctx context.Context) error {
-	return m.enterAnd(func() error { return m.m.lock(ctx) })
+	return m.enterAnd(func() error {
+		if err := m.m.s.live(m.ref, "mutex "+m.m.name); err != nil {
+			return err
+		}
+		return m.m.lock(ctx)
+	})
 }
 
 // enterAnd runs lock inside the mapping (Segment.enter), or returns

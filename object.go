@@ -170,6 +170,7 @@ type Slot struct {
 	codec Codec
 	mu    *mutexCore
 	race  unsafe.Pointer // process-local address the race annotations key on
+	off   uint64
 }
 
 // NewSlot returns the slot called name in s, which holds values of up to
@@ -200,10 +201,11 @@ func NewSlot(s *Segment, name string, capacity int, opts ...SlotOption) (*Slot, 
 		return nil, fmt.Errorf("slot %q: %w", name, err)
 	}
 	if !s.enter() {
-		return nil, fmt.Errorf("slot %q: %w", name, ErrClosed)
+		return nil, fmt.Errorf("slot %q: %w", name, ErrClosed) // Close cleared the pin
 	}
 	defer s.exit()
 	return &Slot{
+		off:   off,
 		s:     s,
 		name:  name,
 		mem:   mem,
@@ -212,6 +214,20 @@ func NewSlot(s *Segment, name string, capacity int, opts ...SlotOption) (*Slot, 
 		mu:    newMutexCore(s, off+slLock, name),
 		race:  s.local(off + slGen).race,
 	}, nil
+}
+
+// Drop releases this handle on sl: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (sl *Slot) Drop() error {
+	if s := sl.s; !s.drop {
+		sl.s, sl.mem = s.dropped(), nil
+		s.unpin(sl.off)
+	}
+	return nil
 }
 
 func slotStride(capacity int) uint64 { return alignUp(bufData+uint64(capacity), objAlign) }

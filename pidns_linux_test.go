@@ -724,3 +724,54 @@ func TestPIDNSConcurrentCreate(t *testing.T) {
 		}
 	}
 }
+
+// TestPIDNSDeletePinners: the handles of processes in PID namespaces of
+// their own, with the same keeper thread id, keep a deleted object's space
+// from reuse while either lives, and not after both were killed.
+//
+//	P.1 creates k; A and B (same keeper id) open it and report.
+//	P.2 deletes k: a new object of k's size goes elsewhere.
+//	P.3 kills A: the next one still goes elsewhere (B's handle pins k).
+//	P.4 kills B: the next one takes k's space.
+func TestPIDNSDeletePinners(t *testing.T) {
+	if childtest.Role() == "" && !ps.Robust() {
+		t.Skip("no kernel death mark (processshared_nofutex build): a process in another PID namespace is taken to be alive, as documented")
+	}
+	if role := childtest.Role(); role != "" {
+		s := nsAttach(t)
+		if s == nil {
+			return
+		}
+		mutex(t, s, "k")
+		nsSay("opened")
+		nsCommand() // killed while waiting here
+		return
+	}
+	needRoot(t)
+	seg := create(t, 1<<16, nil)
+	k := mutex(t, seg, "k")
+	off := offsetOf(t, seg, "k")
+	k.Drop()
+	a, b := startPair(t, "pin", "pin", seg.Name())
+	for _, c := range []*nsChild{a, b} {
+		c.send(t, "go")
+		c.expect(t, "opened")
+	}
+	if err := seg.Delete("k"); err != nil {
+		t.Fatal(err)
+	}
+	for i, kill := range []*nsChild{nil, a, b} {
+		if kill != nil {
+			kill.kill(t)
+		}
+		name := fmt.Sprint("after", i)
+		mutex(t, seg, name)
+		got := offsetOf(t, seg, name)
+		if i < 2 && got == off {
+			t.Fatalf("%s took the deleted k's space while a pinner (keeper ids %d, %d) lived", name, a.tid, b.tid)
+		}
+		if i == 2 && got != off {
+			t.Errorf("after both pinners were killed, %s is at %d, want k's %d", name, got, off)
+		}
+	}
+}

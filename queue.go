@@ -204,6 +204,7 @@ type Queue struct {
 	wid     *uint32 // the identity owning waiting
 	rl, sl  *local  // the receivers' and the senders' tokens
 	race    unsafe.Pointer
+	ref     objRef
 }
 
 // qRec returns the ring bytes a message of n bytes takes.
@@ -251,6 +252,9 @@ func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
 	mem := s.mem
 	if load32(mem, off) != qMagic || load32(mem, off+qHdrCap) != uint32(capacity) ||
 		load32(mem, off+qHdrMax) != uint32(maxSize) || load64(mem, off+qHdrRing) != ring {
+		s.mu.Lock()
+		s.unpinLocked(off)
+		s.mu.Unlock()
 		return nil, fmt.Errorf("queue %q: %w: header does not match capacity %d, message size %d", name, ErrCorrupt, capacity, maxSize)
 	}
 	e := off + qWaiting + (s.slot-s.lay.procOff)/procSlotSize*8
@@ -272,12 +276,28 @@ func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
 		rl:      s.local(off + qRecvWord),
 		sl:      s.local(off + qSendWord),
 		race:    s.local(off).race,
+		ref:     s.ref(off),
 	}
 	if atomic.LoadUint32(q.wid) != s.id {
 		atomic.StoreUint32(q.waiting, 0)
 		atomic.StoreUint32(q.wid, s.id)
 	}
 	return q, nil
+}
+
+// Drop releases this handle on q (Close, by contrast, ends the queue's
+// stream for every handle): the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (q *Queue) Drop() error {
+	if s := q.s; !s.drop {
+		q.s, q.ring = s.dropped(), nil
+		s.unpin(q.off)
+	}
+	return nil
 }
 
 // Name returns the queue's name in its segment.
@@ -380,7 +400,8 @@ func (q *Queue) hasMessage() bool {
 // Send sends a copy of p, blocking while the queue is full. It returns an
 // error matching ErrTooLarge if p is longer than MaxSize, ErrQueueClosed if
 // the stream was closed (by Close, in any process), ErrClosed if the
-// segment is closed, and ErrCorrupt if the queue's memory holds garbage.
+// segment is closed, ErrDeleted if the queue is full and was deleted
+// (Segment.Delete), and ErrCorrupt if the queue's memory holds garbage.
 func (q *Queue) Send(p []byte) error { return q.SendContext(context.Background(), p) }
 
 // SendContext is Send that gives up when ctx is done, returning ctx.Err()
@@ -494,6 +515,9 @@ func wakeWord(w *uint32) {
 // A wake wakes every sleeping process (wakeWord), so a sleeper that gives up
 // has taken no wake-up another needed: it passes nothing on.
 func (q *Queue) wait(ctx context.Context, w *uint32, ready func() bool) error {
+	if err := q.s.live(q.ref, "queue "+q.name); err != nil {
+		return err // deleted: nobody may ever send or receive again
+	}
 	for {
 		v := atomic.LoadUint32(w) // step: queue.send.load_word, queue.recv.load_word
 		if v&qSleepers == 0 {
@@ -515,7 +539,8 @@ func (q *Queue) wait(ctx context.Context, w *uint32, ready func() bool) error {
 
 // Recv receives the oldest message, blocking while the queue is empty. It
 // returns io.EOF once the stream is closed and drained; ErrClosed if the
-// segment is closed; ErrCorrupt if the queue's memory holds garbage. The
+// segment is closed; ErrDeleted if the queue is empty and was deleted
+// (Segment.Delete); ErrCorrupt if the queue's memory holds garbage. The
 // message is a fresh slice, the caller's to keep.
 //
 // Delivery is at least once: a message is consumed when Recv has copied it

@@ -39,6 +39,9 @@ func NewTypedQueue[T any](s *Segment, name string, capacity int) (*TypedQueue[T]
 	return &TypedQueue[T]{q: q}, nil
 }
 
+// Drop releases this handle on the queue, as Queue.Drop does.
+func (t *TypedQueue[T]) Drop() error { return t.q.Drop() }
+
 // Queue returns the byte queue underneath, whose messages are the values'
 // bytes.
 func (t *TypedQueue[T]) Queue() *Queue { return t.q }

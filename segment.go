@@ -128,6 +128,7 @@ type Segment struct {
 	timeout time.Duration
 
 	closed uint32   // accessed atomically only; 1 after Close
+	drop   bool     // a dropped object handle's stand-in (Segment.dropped)
 	slot   uint64   // offset of this Segment's process table slot
 	id     identity // the identity locks record (see proc.go)
 	fid    fileID   // the file's device and inode, for the race annotations
@@ -144,6 +145,8 @@ type Segment struct {
 	done    chan struct{}        // closed by Close
 	seen    map[string]seenEntry // directory entries validated, by name (directory.go)
 	spans   []span               // their objects' memory, sorted
+	pins    map[uint64]*pin      // objects this handle holds handles on, by offset (deletion.go)
+	stub    *Segment             // what dropped object handles use (Segment.dropped)
 }
 
 // Name returns the segment's name: its file name in /dev/shm, or the label of
@@ -156,13 +159,16 @@ func (s *Segment) Anonymous() bool { return s.anon }
 // Size returns the segment's size in bytes, header included.
 func (s *Segment) Size() int64 { return int64(len(s.mem)) }
 
-// Free returns the number of bytes left for new objects.
+// Free returns the size of the largest new object that fits in the space
+// never used yet at the top of the segment's heap. (The space of deleted
+// objects, which later objects of its size or smaller reuse, is not
+// counted.)
 func (s *Segment) Free() int64 {
 	if !s.enter() {
 		return 0
 	}
 	defer s.exit()
-	next := load64(s.mem, offHeapNext)
+	next := alignUp(load64(s.mem, offHeapNext), objAlign) + s.lay.extHdr
 	if next > uint64(len(s.mem)) {
 		return 0
 	}
@@ -173,7 +179,12 @@ func (s *Segment) Free() int64 {
 // Segment and is closed by Close.
 func (s *Segment) Fd() uintptr { return s.file.Fd() }
 
-func (s *Segment) String() string { return fmt.Sprintf("segment %q", s.name) }
+func (s *Segment) String() string {
+	if s.drop {
+		return fmt.Sprintf("a dropped handle on segment %q", s.name)
+	}
+	return fmt.Sprintf("segment %q", s.name)
+}
 
 // checkName validates a segment name.
 func checkName(name string) error {
@@ -192,6 +203,9 @@ func checkName(name string) error {
 // bytes, and checks that they fit.
 type layoutInfo struct {
 	size, procOff, procCap, dirOff, dirCap, heapOff uint64
+
+	freeOff uint64 // the free table: maxObjects words (deletion.go)
+	extHdr  uint64 // bytes of an extent header (extHdr(procCap))
 
 	maxObjects uint64 // objects the directory may hold, fewer than dirCap
 
@@ -215,10 +229,12 @@ func newLayout(size int64, opts *Options) (layoutInfo, error) {
 	l.slotBits = slotBitsFor(l.procCap)
 	l.procOff = hdrSize
 	l.dirOff = l.procOff + l.procCap*procSlotSize
-	l.heapOff = alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign)
+	l.freeOff = l.dirOff + l.dirCap*dirEntrySize
+	l.heapOff = alignUp(l.freeOff+l.maxObjects*8, objAlign)
+	l.extHdr = extHdr(l.procCap)
 	if l.heapOff > l.size {
 		return l, fmt.Errorf("%w: %d bytes cannot hold the tables for %d processes and %d objects (need %d: %d per process, %d per object)",
-			ErrNoSpace, size, l.procCap, l.maxObjects, l.heapOff, procSlotSize, l.dirCap*dirEntrySize/l.maxObjects)
+			ErrNoSpace, size, l.procCap, l.maxObjects, l.heapOff, procSlotSize, (l.heapOff-l.dirOff)/l.maxObjects)
 	}
 	return l, nil
 }
@@ -274,11 +290,13 @@ func parseHeader(hdr []byte, fileSize int64) (layoutInfo, error) {
 		l.procOff != hdrSize || l.procCap == 0 || l.procCap > MaxProcessesLimit ||
 		l.maxObjects == 0 || l.maxObjects > MaxObjectsLimit || l.dirCap != dirCapFor(l.maxObjects) ||
 		l.dirOff != l.procOff+l.procCap*procSlotSize ||
-		l.heapOff != alignUp(l.dirOff+l.dirCap*dirEntrySize, objAlign) ||
+		l.heapOff != alignUp(l.dirOff+l.dirCap*dirEntrySize+l.maxObjects*8, objAlign) ||
 		l.heapOff > l.size {
 		return l, fmt.Errorf("%w: inconsistent segment header", ErrCorrupt)
 	}
 	l.slotBits = slotBitsFor(l.procCap)
+	l.freeOff = l.dirOff + l.dirCap*dirEntrySize
+	l.extHdr = extHdr(l.procCap)
 	return l, nil
 }
 
@@ -314,6 +332,7 @@ func (s *Segment) Close() error {
 	for s.inflight.Load() != 0 {
 		<-s.drained
 	}
+	s.unpinAll()
 	s.detachGuarded()
 	// Calls that never enter (the fast paths of Lock and Unlock, Array
 	// element access) may still touch the mapping: put a private,
@@ -415,6 +434,10 @@ func newSegment(name string, anon bool, f *os.File, size uint64, opts *Options) 
 	if err := s.attach(); err != nil {
 		unmap(mem)
 		f.Close()
+		return nil, err
+	}
+	if err := s.clearStalePins(); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil

@@ -105,6 +105,9 @@ type Semaphore struct {
 	max      uint32
 	fast     uint32 // counting: the largest n the fast paths take, min(max, semCount)
 	counting bool
+	off      uint64
+	ref      objRef
+	dead     uint32 // what value points to after Drop (counting)
 }
 
 // NewSemaphore finds the Semaphore of owned permits called name in s,
@@ -127,6 +130,8 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	}
 	procOff := s.lay.procOff
 	return &Semaphore{
+		off:    off,
+		ref:    s.ref(off),
 		s:      s,
 		name:   name,
 		value:  u32at(s.mem, off+semValue),
@@ -159,6 +164,8 @@ func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore
 		return nil, err
 	}
 	return &Semaphore{
+		off:      off,
+		ref:      s.ref(off),
 		s:        s,
 		name:     name,
 		value:    u32at(s.mem, off+semValue),
@@ -175,6 +182,27 @@ func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore
 // Counting reports whether m has counting permits (NewCountingSemaphore)
 // rather than owned ones (NewSemaphore).
 func (m *Semaphore) Counting() bool { return m.counting }
+
+// Drop releases this handle on m: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (m *Semaphore) Drop() error {
+	if s := m.s; !s.drop {
+		d := s.dropped()
+		// The counting fast paths run outside Segment.enter: point them
+		// at a word of this handle's (no permits: Acquire goes to its slow
+		// path, which finds the stand-in closed) and at the stand-in's
+		// closed flag (Release's post checks it), never at the space a
+		// later object may reuse.
+		m.value, m.closed = &m.dead, &d.closed
+		m.s = d
+		s.unpin(m.off)
+	}
+	return nil
+}
 
 func (m *Semaphore) w(off uint64) *uint32 { return (*uint32)(unsafe.Add(m.base, off)) }
 
@@ -362,7 +390,8 @@ func (m *Semaphore) reclaimDead() {
 // and the permits may or may not have been posted.
 
 // Acquire acquires n permits, blocking until they are available or ctx is
-// done. On failure it returns ctx.Err() (or ErrClosed) and acquires nothing.
+// done. On failure it returns ctx.Err() (or ErrClosed, or ErrDeleted when
+// it would wait on a semaphore that was deleted) and acquires nothing.
 // Permits are granted to whichever waiter finds them first, not in order
 // (see Semaphore). With counting permits, an Acquire that finds enough
 // takes them in one atomic operation, even if ctx is already done.
@@ -409,6 +438,9 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		return ErrClosed
 	}
 	defer m.s.exit()
+	if err := m.s.live(m.ref, "semaphore "+m.name); err != nil {
+		return err // deleted: nobody may ever release it
+	}
 	try := func() bool {
 		ok, _ := m.tryAcquire(n, false) // an error shows again below
 		return ok

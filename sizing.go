@@ -38,11 +38,14 @@ func (c Contents) objects() int {
 // up to a page.
 //
 // What each part of a segment costs, in bytes (P is MaxProcesses, O
-// MaxObjects; every object starts on a 64-byte boundary):
+// MaxObjects; every object starts on a 64-byte boundary, after its extent
+// header):
 //
 //	header                 256
 //	process table          64 × P
 //	directory              128 × (O + O/2 + 1)
+//	free table             8 × O
+//	extent header          16 + 8 × ⌈P/64⌉, rounded up to 64, per object
 //	Mutex                  64
 //	RWMutex                64 + 64 × max(P/8, min(P, 16)), P/8 rounded up
 //	Cond                   64 + 8 × P
@@ -70,7 +73,7 @@ func SizeFor(c Contents, opts *Options) (int64, *Options, error) {
 	procCap := uint64(o.maxProcesses())
 	size := l.heapOff
 	add := func(n uint64) error {
-		start := alignUp(size, objAlign)
+		start := alignUp(size, objAlign) + l.extHdr
 		if start < size || start+n < start || start+n > 1<<48 {
 			return fmt.Errorf("%w: the contents do not fit in a segment", ErrNoSpace)
 		}

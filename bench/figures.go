@@ -41,6 +41,7 @@ func figures() []figure {
 		{"ps_threads_1000_blocked_sem", threadsFigure("ps_sem")},
 		{"ps_threads_1000_blocked_cond", threadsFigure("ps_cond")},
 	}
+	figs = append(figs, findFigures()...)
 	for _, s := range objectSizes {
 		figs = append(figs, figure{"ps_object_" + s.name, psObject(s.n)})
 	}

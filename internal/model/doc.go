@@ -2,7 +2,9 @@
 // protocols: the Mutex (with the process-local token, owner-death wake-ups,
 // Close and the reuse of a dead process's slot), the Semaphore and the Cond
 // (see CondModel: one goroutine per process, its mutex abstracted to its
-// fast paths).
+// fast paths), the Queue, and the deletion of objects (ObjModel: handles
+// that pin an object's extent, Delete, and the reuse of the extent by a
+// new object).
 //
 // It is a separate model, not the code run under a scheduler: each protocol
 // is written again as a transition system whose steps are the code's shared
@@ -323,6 +325,23 @@
 //     watches), BugBarrierGenOnly, BugPeekAny, BugWGNoReclaim; EventConfig.BugNoWatch,
 //     BugWakeOne (TestLockedBugs, TestEventBugs).
 //
+//   - Deletion (ObjModel): the model gives each process one handle at a
+//     time, where the code counts handles per Segment handle (Segment.pins)
+//     and sets or clears the bit at the first and the last; its Close
+//     comes between two operations, as the code's does in effect (Close
+//     waits for calls inside the segment). It has no newcomer on a dead
+//     process's slot: the code's clearStalePins, run by the newcomer before
+//     it opens anything, only clears bits, which can only make a reuse
+//     come sooner for extents no live handle of that slot holds. Entry
+//     generations have 2 bits, so they wrap within a run. "user.use" is
+//     the handle's memory accesses, not a line of code. Its creators claim
+//     only deleted entries (there is one entry, with a name), so a dead
+//     creator's entry is always deleted again, as the code's waitClaim does
+//     for an entry whose generation is set; an entry claimed from empty by
+//     a creator that died before its name was whole becomes dead, which
+//     the model does not have. The allocator's scan of the free table is
+//     one step (obj.alloc.check_pins) that picks the first unpinned word.
+
 // # Running
 //
 // go test ./internal/model runs the CI configurations (2 processes × 1

@@ -69,6 +69,7 @@ Usage:
   pshared top [--once] [-d SECONDS] [SEGMENT]
   pshared rm [-f] NAME...
   pshared rm --stale [PATTERN...]
+  pshared rm --object [-f] SEGMENT OBJECT...
   pshared demo [sendrecv|incdec|object]
   pshared help [COMMAND]
 
