@@ -49,12 +49,24 @@ func newLocal(race unsafe.Pointer, spinners *uint64) *local {
 // the classic bound for spinning before blocking.
 const spinFor = 10 * time.Microsecond
 
+// preSpins is how many pauses spin makes before it enters the gate.
+const preSpins = 32
+
 // spin polls ready for up to spinFor and reports whether it became true.
 // It does not spin while maxSpinners others of the segment spin (see
 // spinEnter).
 func (l *local) spin(ready func() bool) bool {
-	if ready() {
-		return true
+	// A first stretch, about a microsecond, without the gate: the answer
+	// of a ping-pong partner on the other CPU often comes within it, and
+	// the gate's word is shared by every process of the segment, so that
+	// entering and leaving it would cost two cache-line transfers between
+	// the players on every hop. Spinners this short cannot starve the
+	// machine.
+	for range preSpins {
+		if ready() {
+			return true
+		}
+		pause()
 	}
 	start := time.Now()
 	tick, ok := spinEnter(l.spinners, start)
