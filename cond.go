@@ -27,7 +27,7 @@ import (
 //	64   records   one 64-bit record per process-table slot: the identity
 //	               of the handle that last registered from that slot (bits
 //	               0-31) and how many of its goroutines are registered (bits
-//	               32-63)
+//	               32-63); interleaved by cache line (see recordAt)
 //
 // # The protocol
 //
@@ -178,7 +178,20 @@ const (
 
 // condSize returns the size of a Cond in a segment whose process table has
 // procCap slots.
-func condSize(procCap uint64) uint64 { return condRecords + procCap*8 }
+func condSize(procCap uint64) uint64 { return condRecords + condLines(procCap)*64 }
+
+// condLines returns how many 64-byte lines hold the records of procCap
+// slots.
+func condLines(procCap uint64) uint64 { return (procCap + 7) / 8 }
+
+// recordAt returns the offset, from the first record, of slot i's record,
+// with lines cache lines of records. The records are interleaved: slot i
+// is in line i%lines, so that consecutive slots (the processes of a small
+// deployment: slots are claimed lowest first) share a cache line only
+// beyond lines slots. Every Wait writes its own record twice; two players
+// of a ping-pong sharing the line would move it between their CPUs on
+// every hop (measured: cond ping-pong 1084 → 885 ns with this alone).
+func recordAt(i, lines uint64) uint64 { return (i%lines*8 + i/lines) * 8 }
 
 // A Cond is a condition variable shared by processes, bound to a Mutex.
 // Obtain one with NewCond; the zero value is not usable. A Cond must not be
@@ -245,7 +258,7 @@ func NewCond(s *Segment, name string, m *Mutex) (*Cond, error) {
 		sleepers: u32at(s.mem, off+condSleepers),
 		recs:     unsafe.Pointer(&s.mem[off+condRecords]),
 		nrec:     procCap,
-		rec:      u64at(s.mem, off+condRecords+slot*8),
+		rec:      u64at(s.mem, off+condRecords+recordAt(slot, condLines(procCap))),
 		id:       s.id,
 		l:        s.local(off),
 	}, nil
@@ -579,7 +592,9 @@ func (c *Cond) leave(s0 uint32, eligible bool) {
 }
 
 // record returns the i'th record.
-func (c *Cond) record(i uint64) *uint64 { return (*uint64)(unsafe.Add(c.recs, i*8)) }
+func (c *Cond) record(i uint64) *uint64 {
+	return (*uint64)(unsafe.Add(c.recs, recordAt(i, condLines(c.nrec))))
+}
 
 // reclaimDead reclaims the records of dead handles.
 func (c *Cond) reclaimDead() {

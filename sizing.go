@@ -48,7 +48,7 @@ func (c Contents) objects() int {
 //	extent header          16 + 8 × ⌈P/64⌉, rounded up to 64, per object
 //	Mutex                  64
 //	RWMutex                64 + 64 × max(P/8, min(P, 16)), P/8 rounded up
-//	Cond                   64 + 8 × P
+//	Cond                   64 + 64 × ⌈P/8⌉
 //	Semaphore              128 + 8 × P
 //	Slot of capacity c     128 + 2 × (32 + c, rounded up to 64)
 //	Bytes of n bytes       n
