@@ -5,7 +5,7 @@ import (
 	"unsafe"
 )
 
-// Segment layout, version 3. All integers are in the machine's byte order;
+// Segment layout, version 4. All integers are in the machine's byte order;
 // processes of different architectures must not share a segment.
 //
 //	offset  size  field
@@ -32,7 +32,7 @@ import (
 // mapping's length before use: other processes may have written anything.
 const (
 	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
-	layoutVersion = 3                  // 2: identities are slot+generation, not thread ids; 3: hashed directory
+	layoutVersion = 4                  // 2: identities are slot+generation, not thread ids; 3: hashed directory; 4: Slot checksum optional (buffer flags)
 	hdrSize       = 256
 
 	offMagic        = 0

@@ -296,11 +296,23 @@ func TestSlotUseAfterClose(t *testing.T) {
 }
 
 // TestSlotCorrupt flips each byte of a slot's memory in turn, behind the
-// library's back, and loads: every load returns the stored value or an
-// error, never another value; a Store repairs the slot.
+// library's back, and loads. Stored WithChecksum: every load returns the
+// stored value or an error, never another value. Stored without: a flip of
+// the value's bytes or length may change the value returned (nothing can
+// tell), but never past the capacity, and the other fields still give
+// errors (a flip that sets the flags' checksum bit gives ErrChecksum). A Store repairs the slot either way.
 func TestSlotCorrupt(t *testing.T) {
+	t.Run("checksum", func(t *testing.T) { testSlotCorrupt(t, true) })
+	t.Run("plain", func(t *testing.T) { testSlotCorrupt(t, false) })
+}
+
+func testSlotCorrupt(t *testing.T, checksum bool) {
 	s := create(t, 1<<16, nil)
-	sl := newSlot(t, s, "s", 40)
+	var opts []ps.SlotOption
+	if checksum {
+		opts = append(opts, ps.WithChecksum())
+	}
+	sl := newSlot(t, s, "s", 40, opts...)
 	want := []byte("the value, 26 bytes long..")
 	if err := sl.StoreBytes(want); err != nil {
 		t.Fatal(err)
@@ -325,6 +337,8 @@ func TestSlotCorrupt(t *testing.T) {
 				counts["corrupt"]++
 			case errors.Is(err, ps.ErrEmpty):
 				counts["empty"]++
+			case err == nil && !checksum && len(got) <= sl.Cap():
+				counts["changed"]++
 			default:
 				t.Fatalf("byte %d ^ %#x: LoadBytes returned %q, %v", i, x, got, err)
 			}
@@ -332,8 +346,8 @@ func TestSlotCorrupt(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes: %v", counts)
-	if counts["checksum"] == 0 || counts["corrupt"] == 0 {
-		t.Errorf("corruption went unnoticed: %v", counts)
+	if checksum && (counts["checksum"] == 0 || counts["corrupt"] == 0) || !checksum && (counts["corrupt"] == 0 || counts["changed"] == 0) {
+		t.Errorf("outcomes %v: not those of a slot stored with checksum=%v", counts, checksum)
 	}
 	// Garbage everywhere but the lock, then a Store: the slot works again.
 	f.WriteAt(bytes.Repeat([]byte{0xa5}, len(orig)-64), info.Offset+64)
