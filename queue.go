@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 )
@@ -203,7 +204,33 @@ type Queue struct {
 	waiting *uint32 // this handle's waiting counts (senders<<16 | receivers)
 	wid     *uint32 // the identity owning waiting
 	rl, sl  *local  // the receivers' and the senders' tokens
+	poll    bool    // WithRecvPolling
 	race    unsafe.Pointer
+}
+
+// A QueueOption configures a Queue handle in NewQueue.
+type QueueOption func(*queueOptions)
+
+type queueOptions struct {
+	poll bool
+}
+
+// WithRecvPolling makes the blocking receives of this handle (Recv,
+// RecvContext, AppendRecv, RecvFunc, All, Messages) busy-poll the queue
+// until a message comes, the stream ends, the context is done or the
+// segment is closed, instead of spinning briefly and then sleeping in the
+// kernel. A polling receiver makes no system call at all, and a sender
+// wakes it by its commit alone: the lowest latency the queue offers, paid
+// for with a CPU kept busy by every goroutine blocked in such a receive
+// (it yields to the Go scheduler now and then, so other goroutines still
+// run). Use it only with a CPU to spare for each polling receiver: on a
+// machine with fewer CPUs than busy processes it is slower than blocking.
+//
+// The option is the handle's: other handles of the queue, in this process
+// or others, block as usual, and senders need not know. Polling receivers
+// are counted among the blocked receivers Inspect reports.
+func WithRecvPolling() QueueOption {
+	return func(o *queueOptions) { o.poll = true }
 }
 
 // qRec returns the ring bytes a message of n bytes takes.
@@ -219,6 +246,7 @@ func queueLayout(capacity, maxSize, procCap uint64) (ringOff, ring, size uint64)
 // NewQueue returns the queue called name in s, which holds up to capacity
 // messages of at most maxSize bytes each, creating it, empty, if it does not
 // exist. It takes about (capacity+1)·(maxSize+16) bytes of the segment.
+// Options configure this handle only (WithRecvPolling).
 //
 // It returns an error matching ErrOutOfRange if capacity is not in [1,
 // MaxQueueCapacity] or maxSize not in [0, MaxQueueMessage], and ErrMismatch
@@ -226,7 +254,11 @@ func queueLayout(capacity, maxSize, procCap uint64) (ringOff, ring, size uint64)
 // capacity or maximum. Like every object constructor, it also returns errors
 // matching ErrInvalidName, ErrNoSpace, ErrNotInitialized, ErrCorrupt and
 // ErrClosed.
-func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
+func NewQueue(s *Segment, name string, capacity, maxSize int, opts ...QueueOption) (*Queue, error) {
+	var o queueOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if capacity < 1 || capacity > MaxQueueCapacity || maxSize < 0 || maxSize > MaxQueueMessage {
 		return nil, fmt.Errorf("queue %q: capacity %d not in [1, %d] or message size %d not in [0, %d]: %w",
 			name, capacity, MaxQueueCapacity, maxSize, MaxQueueMessage, ErrOutOfRange)
@@ -271,6 +303,7 @@ func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
 		waiting: u32at(mem, e+4),
 		rl:      s.local(off + qRecvWord),
 		sl:      s.local(off + qSendWord),
+		poll:    o.poll,
 		race:    s.local(off).race,
 	}
 	if atomic.LoadUint32(q.wid) != s.id {
@@ -587,6 +620,9 @@ func (q *Queue) recv(ctx context.Context, f func([]byte) error, block bool) (got
 	if ok || err != nil || !block {
 		return ok, err
 	}
+	if q.poll {
+		return q.pollRecv(ctx, f)
+	}
 	if q.rl.spin(q.hasMessage) {
 		if ok, err := q.tryRecv(ctx, f); ok || err != nil {
 			return ok, err
@@ -605,6 +641,41 @@ func (q *Queue) recv(ctx context.Context, f func([]byte) error, block bool) (got
 		if err := q.wait(ctx, q.recvW, q.hasMessage); err != nil {
 			return false, err
 		}
+	}
+}
+
+// pollRecv is a blocking recv for a handle made WithRecvPolling: it runs
+// tryRecv whenever a message or the end of the stream is visible, and
+// otherwise polls, looking at ctx and the segment's Close every 64 polls
+// and yielding to the Go scheduler every 1024. It never sleeps, so it takes
+// no token and marks no futex word: it is the try path of the model
+// (queue.recv.*) repeated, and a commit needs no wake-up to reach it. It
+// consumes no wake-up either, so it has none to pass on; blocking receivers
+// of other handles are woken by the senders as usual. The caller holds
+// q.s.enter().
+func (q *Queue) pollRecv(ctx context.Context, f func([]byte) error) (bool, error) {
+	atomic.AddUint32(q.waiting, 1)
+	defer atomic.AddUint32(q.waiting, ^uint32(0))
+	done := ctx.Done()
+	for i := 1; ; i++ {
+		if q.hasMessage() {
+			if ok, err := q.tryRecv(ctx, f); ok || err != nil {
+				return ok, err
+			}
+		}
+		if i%64 == 0 {
+			select {
+			case <-done:
+				return false, ctx.Err()
+			case <-q.s.closing():
+				return false, q.errorf("recv: %w", ErrClosed)
+			default:
+			}
+			if i%1024 == 0 {
+				runtime.Gosched()
+			}
+		}
+		pause()
 	}
 }
 
