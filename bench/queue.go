@@ -46,8 +46,9 @@ func queueCap(n int) int {
 	return max(4, min(256, (16<<20)/n))
 }
 
-// With poll (ps_queue_oneway_poll_<size>), B's handle is made
-// WithRecvPolling: it busy-polls instead of sleeping.
+// psQueueOneway is ps_queue_oneway_<size>, or with poll
+// ps_queue_oneway_poll_<size>, where B's handle is made WithRecvPolling: it
+// busy-polls instead of sleeping.
 func psQueueOneway(size int, poll bool) func(ctx context.Context, cfg *config) result {
 	return func(ctx context.Context, cfg *config) result {
 		capacity := queueCap(size)
