@@ -129,6 +129,25 @@ import (
 // Within a process, the goroutines parked on the token re-run recheck when
 // they get it, before they sleep.
 //
+// # Cached words
+//
+// A producer that reads the head word for every message takes a cache miss
+// on it each time, since the consumer wrote it; the consumer then takes
+// another when it writes it again. So a handle remembers, under plock, the
+// tail word it committed last (ownTail) and the head word it saw for that
+// commit (seenHead). If the tail word is still ownTail, no other producer
+// has committed since (equality of a wrapping word: rule 27), and every
+// message counted between seenHead and the tail was accounted for when it
+// was sent: seenHead is a head word that the real one has only moved on
+// from. Room computed from it understates the real room, never overstates
+// it, so the producer uses it, and loads the head (queue.send.load_head)
+// only if the tail moved, or if the cached head shows no room. The
+// consumer does the mirror image under clock with ownHead and seenTail: a
+// cached tail understates the messages committed, and it loads the tail
+// (queue.recv.load_tail) only when the head moved or the cached tail shows
+// none. A cached word is one loaded earlier by the same handle, which the
+// model's load steps cover: the model lets any load happen early.
+//
 // The naive queue, a ring under one lock with two condition variables,
 // serializes the producer's copy with the consumer's, pays a FUTEX_WAKE per
 // message whether or not anyone sleeps, and, if the lock is not robust,
@@ -206,6 +225,12 @@ type Queue struct {
 	rl, sl  *local  // the receivers' and the senders' tokens
 	poll    bool    // WithRecvPolling
 	race    unsafe.Pointer
+
+	// The words this handle committed last and the other side's word it
+	// saw then (see "Cached words" in the layout comment); each pair is
+	// used only under its side's lock (plock, clock).
+	ownTail, seenHead atomic.Uint64
+	ownHead, seenTail atomic.Uint64
 }
 
 // A QueueOption configures a Queue handle in NewQueue.
@@ -306,6 +331,10 @@ func NewQueue(s *Segment, name string, capacity, maxSize int, opts ...QueueOptio
 		poll:    o.poll,
 		race:    s.local(off).race,
 	}
+	// No commit of this handle yet: words that no queue holds (their
+	// offset is beyond any ring), so that no cached word is used.
+	q.ownTail.Store(^uint64(0))
+	q.ownHead.Store(^uint64(0))
 	if atomic.LoadUint32(q.wid) != s.id {
 		atomic.StoreUint32(q.waiting, 0)
 		atomic.StoreUint32(q.wid, s.id)
@@ -478,8 +507,12 @@ func (q *Queue) trySend(ctx context.Context, p []byte, rec uint64) (bool, error)
 		return false, q.errorf("send: %w", ErrQueueClosed)
 	}
 	t := atomic.LoadUint64(q.tail)
-	h := atomic.LoadUint64(q.head) // step: queue.send.load_head
+	h, cached := q.seenHead.Load(), t == q.ownTail.Load() // see "Cached words"
 	pos, wrap, ok, err := q.room(h, t, rec)
+	if !ok || err != nil || !cached {
+		h = atomic.LoadUint64(q.head) // step: queue.send.load_head
+		pos, wrap, ok, err = q.room(h, t, rec)
+	}
 	if !ok || err != nil {
 		q.plock.unlock() // step: queue.send.unlock
 		return false, err
@@ -497,8 +530,11 @@ func (q *Queue) trySend(ctx context.Context, p []byte, rec uint64) (bool, error)
 	if raceEnabled {
 		raceReleaseMerge(q.race)
 	}
-	atomic.StoreUint64(q.tail, (t>>qOffBits+1)<<qOffBits|end) // step: queue.send.commit
-	q.plock.unlock()                                          // step: queue.send.unlock
+	t = (t>>qOffBits+1)<<qOffBits | end
+	atomic.StoreUint64(q.tail, t) // step: queue.send.commit
+	q.ownTail.Store(t)
+	q.seenHead.Store(h)
+	q.plock.unlock() // step: queue.send.unlock
 	wakeWord(q.recvW)
 	return true, nil
 }
@@ -657,12 +693,17 @@ func (q *Queue) pollRecv(ctx context.Context, f func([]byte) error) (bool, error
 	atomic.AddUint32(q.waiting, 1)
 	defer atomic.AddUint32(q.waiting, ^uint32(0))
 	done := ctx.Done()
+	idle := 1
 	for i := 1; ; i++ {
 		if q.hasMessage() {
 			if ok, err := q.tryRecv(ctx, f); ok || err != nil {
 				return ok, err
 			}
 		}
+		for range idle {
+			pause()
+		}
+		idle = min(2*idle, pollBackoff)
 		if i%64 == 0 {
 			select {
 			case <-done:
@@ -675,9 +716,12 @@ func (q *Queue) pollRecv(ctx context.Context, f func([]byte) error) (bool, error
 				runtime.Gosched()
 			}
 		}
-		pause()
 	}
 }
+
+// pollBackoff bounds the pauses (see pause) between two polls of an idle
+// queue by a polling receiver.
+const pollBackoff = 16
 
 // tryRecv receives the oldest message into f if there is one. It returns
 // io.EOF if the queue is closed and empty. The caller holds q.s.enter().
@@ -693,7 +737,10 @@ func (q *Queue) tryRecv(ctx context.Context, f func([]byte) error) (got bool, er
 	}()
 	closed := atomic.LoadUint32(q.closed) != 0 // step: queue.recv.check_closed
 	h := atomic.LoadUint64(q.head)
-	t := atomic.LoadUint64(q.tail) // step: queue.recv.load_tail
+	t := q.seenTail.Load() // see "Cached words"
+	if h != q.ownHead.Load() || t>>qOffBits == h>>qOffBits {
+		t = atomic.LoadUint64(q.tail) // step: queue.recv.load_tail
+	}
 	n, valid := q.queued(h, t)
 	ho, to := h&qOffMask, t&qOffMask
 	if !valid || ho >= q.rsize || to >= q.rsize || ho%8 != 0 || n == 0 && ho != to {
@@ -735,7 +782,10 @@ func (q *Queue) tryRecv(ctx context.Context, f func([]byte) error) (got bool, er
 	if end == q.rsize {
 		end = 0
 	}
-	atomic.StoreUint64(q.head, (h>>qOffBits+1)<<qOffBits|end) // step: queue.recv.commit
+	h = (h>>qOffBits+1)<<qOffBits | end
+	atomic.StoreUint64(q.head, h) // step: queue.recv.commit
+	q.ownHead.Store(h)
+	q.seenTail.Store(t)
 	locked = false
 	q.clock.unlock() // step: queue.recv.unlock
 	wakeWord(q.sendW)
