@@ -81,6 +81,54 @@ func TestSlotChildStoresObject(t *testing.T) {
 	}
 }
 
+// TestSlotChecksumAcrossProcesses: a value stored WithChecksum by a child is
+// checked by the parent's handle, made without the option; a byte of it
+// changed behind the slot's back then fails the check. A value the child
+// stores without the option is loaded as stored, and the same change goes
+// unseen (no checksum to fail).
+//
+//	C.1 stores "checked value" WithChecksum.
+//	P.1 loads it (plain handle); flips a byte of it; loads: ErrChecksum.
+//	C.2 stores "plain value" without the option.
+//	P.2 loads it; flips a byte of it; loads the changed value.
+func TestSlotChecksumAcrossProcesses(t *testing.T) {
+	if childtest.Role() == "store" {
+		var opts []ps.SlotOption
+		if os.Getenv("CRC") == "1" {
+			opts = append(opts, ps.WithChecksum())
+		}
+		sl := newSlot(t, inheritEnv(t, "SEG"), "v", 64, opts...)
+		if err := sl.StoreBytes([]byte(os.Getenv("VALUE"))); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	s := create(t, 1<<16, nil)
+	sl := newSlot(t, s, "v", 64)
+	info := objectInfo(t, s, "v")
+	f := shmFile(t, s)
+	for _, c := range []struct{ crc, value string }{{"1", "checked value"}, {"0", "plain value"}} {
+		runChild(t, "TestSlotChecksumAcrossProcesses", "store", []*ps.Segment{s}, "SEG="+s.Name(), "CRC="+c.crc, "VALUE="+c.value)
+		if got, err := sl.LoadBytes(); err != nil || string(got) != c.value {
+			t.Fatalf("CRC=%s: loaded %q, %v", c.crc, got, err)
+		}
+		mem := make([]byte, info.Size)
+		f.ReadAt(mem, info.Offset)
+		i := bytes.Index(mem, []byte(c.value))
+		if i < 0 {
+			t.Fatalf("CRC=%s: value not found in the slot's memory", c.crc)
+		}
+		f.WriteAt([]byte{'V'}, info.Offset+int64(i))
+		got, err := sl.LoadBytes()
+		switch {
+		case c.crc == "1" && !errors.Is(err, ps.ErrChecksum):
+			t.Errorf("changed value stored with a checksum: %q, %v; want ErrChecksum", got, err)
+		case c.crc == "0" && (err != nil || string(got) != "V"+c.value[1:]):
+			t.Errorf("changed value stored without a checksum: %q, %v; want the changed value", got, err)
+		}
+	}
+}
+
 // TestSlotTooLarge is the seed's H4: a value too large for the slot is
 // refused with ErrTooLarge, and the previous value stays.
 //
