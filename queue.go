@@ -145,8 +145,11 @@ import (
 // consumer does the mirror image under clock with ownHead and seenTail: a
 // cached tail understates the messages committed, and it loads the tail
 // (queue.recv.load_tail) only when the head moved or the cached tail shows
-// none. A cached word is one loaded earlier by the same handle, which the
-// model's load steps cover: the model lets any load happen early.
+// none. The model (internal/model) does not represent the caches: it
+// checks the protocol with fresh loads, and the argument above is why an
+// older value of the same word, understating what the other side did, is
+// as good. TestQueueHammer (several producers and consumers, so caches go
+// stale) and the kill tests exercise it.
 //
 // The naive queue, a ring under one lock with two condition variables,
 // serializes the producer's copy with the consumer's, pays a FUTEX_WAKE per
@@ -507,9 +510,14 @@ func (q *Queue) trySend(ctx context.Context, p []byte, rec uint64) (bool, error)
 		return false, q.errorf("send: %w", ErrQueueClosed)
 	}
 	t := atomic.LoadUint64(q.tail)
+	var pos uint64
+	var wrap, ok bool
+	var err error
 	h, cached := q.seenHead.Load(), t == q.ownTail.Load() // see "Cached words"
-	pos, wrap, ok, err := q.room(h, t, rec)
-	if !ok || err != nil || !cached {
+	if cached {
+		pos, wrap, ok, err = q.room(h, t, rec)
+	}
+	if !cached || !ok || err != nil {
 		h = atomic.LoadUint64(q.head) // step: queue.send.load_head
 		pos, wrap, ok, err = q.room(h, t, rec)
 	}
