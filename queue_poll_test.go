@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
@@ -52,6 +53,13 @@ func TestQueuePollContext(t *testing.T) {
 	}
 	var got []byte
 	wait = mustBlock(t, "polling Recv", func() { got, err = q.Recv() })
+	si, ierr := s.Inspect()
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	if qs := objectState(t, si, "q").Queue; qs == nil || qs.Receivers != 1 {
+		t.Errorf("Inspect while a polling Recv waits: %+v, want 1 receiver", qs)
+	}
 	if err := q.Send([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -148,4 +156,68 @@ func TestQueuePollProcesses(t *testing.T) {
 		t.Fatalf("the polling receiver got %q messages, want %d", line, n)
 	}
 	t.Logf("the polling receiver (pid %d) got %s messages", cmd.Process.Pid, line)
+}
+
+// TestQueueHandlesAgainstModel: four handles of one queue (two sending, two
+// receiving, each caching the other side's word it saw last) take random
+// turns with TrySend and TryRecv of random sizes, wrapping the ring many
+// times, and every outcome is checked against a slice: no more than Cap
+// messages are ever queued, a TrySend is never refused with one message or
+// none queued (a cached head that kept understating the room would be), Len
+// follows, and every TryRecv returns the oldest message, whole (a cached
+// word that overstated the room or the messages would break that).
+func TestQueueHandlesAgainstModel(t *testing.T) {
+	s := create(t, 1<<16, nil)
+	const capacity, maxSize = 5, 40
+	var hs [4]*ps.Queue
+	for i := range hs {
+		hs[i] = queue(t, s, "q", capacity, maxSize)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	var model [][]byte
+	sent, refused := 0, 0
+	for step := range 200_000 {
+		if r.IntN(2) == 0 {
+			m := make([]byte, r.IntN(maxSize+1))
+			for i := range m {
+				m[i] = byte(step + i)
+			}
+			ok, err := hs[r.IntN(2)].TrySend(m)
+			if err != nil {
+				t.Fatalf("step %d: TrySend: %v", step, err)
+			}
+			if ok {
+				model = append(model, m)
+				sent++
+			} else {
+				refused++
+				// The ring is (5+1)·48 bytes: with at most one record of
+				// 48 in it, one side or the other has room for another.
+				if len(model) <= 1 {
+					t.Fatalf("step %d: TrySend of %d bytes refused with %d queued", step, len(m), len(model))
+				}
+			}
+			if len(model) > capacity {
+				t.Fatalf("step %d: %d messages queued, capacity %d", step, len(model), capacity)
+			}
+			continue
+		}
+		m, ok, err := hs[2+r.IntN(2)].TryRecv()
+		if err != nil {
+			t.Fatalf("step %d: TryRecv: %v", step, err)
+		}
+		if ok != (len(model) > 0) {
+			t.Fatalf("step %d: TryRecv ok=%v with %d queued", step, ok, len(model))
+		}
+		if ok {
+			if !bytes.Equal(m, model[0]) {
+				t.Fatalf("step %d: received %v, want %v", step, m, model[0])
+			}
+			model = model[1:]
+		}
+		if hs[0].Len() != len(model) {
+			t.Fatalf("step %d: Len %d, want %d", step, hs[0].Len(), len(model))
+		}
+	}
+	t.Logf("%d sent, %d refused (full)", sent, refused)
 }
