@@ -61,9 +61,10 @@ var ErrTooLarge = errors.New("processshared: value too large for slot")
 // ErrEmpty is returned when reading an object slot that was never written.
 var ErrEmpty = errors.New("processshared: slot is empty")
 
-// ErrChecksum is returned when a value read from an object slot fails its
-// checksum: its writer died in the middle of a write and no complete value is
-// left, or another process overwrote it.
+// ErrChecksum is returned when a value read from an object slot, stored
+// with a checksum (WithChecksum), fails it: another process wrote into the
+// slot's memory behind the library's back. (A writer that dies mid-write
+// never causes it: the slot keeps the previous value.)
 var ErrChecksum = errors.New("processshared: slot value fails its checksum")
 
 // ErrQueueClosed is returned by a Queue's Send after Close ended the

@@ -29,7 +29,7 @@ func FuzzSlotDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { s.Close() })
-	sl, err := ps.NewSlot(s, "s", 256)
+	sl, err := ps.NewSlot(s, "s", 256, ps.WithChecksum()) // its stores carry a checksum, js's do not
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -64,7 +64,11 @@ func FuzzSlotDecode(f *testing.F) {
 		}
 		// The fuzz bytes as a value to decode.
 		if len(data) <= sl.Cap() {
-			if err := sl.StoreBytes(data); err != nil {
+			st := sl // with a checksum
+			if at&1 != 0 {
+				st = js // without
+			}
+			if err := st.StoreBytes(data); err != nil {
 				t.Fatalf("StoreBytes: %v", err)
 			}
 			if p, err := sl.LoadBytes(); err != nil || !bytes.Equal(p, data) {

@@ -220,7 +220,7 @@ func TestGarbageLockWord(t *testing.T) {
 // back fail its checksum.
 func TestCorruptSlotValue(t *testing.T) {
 	seg := create(t, 1<<16, nil)
-	sl, err := ps.NewSlot(seg, "o", 256)
+	sl, err := ps.NewSlot(seg, "o", 256, ps.WithChecksum())
 	if err != nil {
 		t.Fatal(err)
 	}

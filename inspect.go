@@ -165,8 +165,16 @@ type SegmentInfo struct {
 	// to attach to it (a segment nobody ever attached to is stale only
 	// once its creator is dead). A segment whose tables could not be read
 	// is never stale, except one of an older layout version (ErrVersion)
-	// that no process has open or mapped, as far as /proc shows.
+	// that no process has open or mapped, as far as /proc shows. A segment
+	// whose queues hold messages (Queued) is never stale either: the
+	// messages are data sent for a receiver to come, as a POSIX message
+	// queue keeps its messages with no process attached, and RemoveStale
+	// must not throw them away. Remove such a segment by name, or drain it.
 	Stale bool
+
+	// Queued is the number of messages in the segment's queues, as far as
+	// their state could be read.
+	Queued int
 
 	// Err is set when the segment's header or tables could not be read
 	// (another layout version, a truncated or corrupt file); the fields
@@ -246,7 +254,8 @@ func List(patterns ...string) ([]SegmentInfo, error) {
 }
 
 // RemoveStale removes the named segments that no process uses (see
-// SegmentInfo.Stale) and returns their names. With patterns (path.Match
+// SegmentInfo.Stale) and returns their names. A segment whose queues hold
+// messages is not stale: RemoveStale leaves it alone. With patterns (path.Match
 // syntax), it considers only the segments whose name matches one of them.
 // The error joins the failures to remove a stale segment (permission
 // denied, say); segments in use are not failures, they are left alone.
@@ -319,7 +328,12 @@ func (s *Segment) fill(si *SegmentInfo, self uint64, objs []ObjectInfo, oerr err
 		si.Err = err
 	}
 	alive := slices.ContainsFunc(si.Processes, func(p ProcessInfo) bool { return p.Alive })
-	si.Stale = si.Err == nil && !alive && (used || !si.CreatorAlive)
+	for _, o := range si.Objects {
+		if o.Queue != nil {
+			si.Queued += o.Queue.Len
+		}
+	}
+	si.Stale = si.Err == nil && !alive && (used || !si.CreatorAlive) && si.Queued == 0
 }
 
 // describe reads the creator, the process table and the state of objs into

@@ -378,6 +378,8 @@ func deadPID(t *testing.T) int {
 //	creating   never attached to, creator alive (about to attach)
 //	opened     never attached to, creator dead, held open by a descriptor
 //	mapped     never attached to, creator dead, mapped without a descriptor
+//	queued     created, 2 messages sent into a queue, closed: nobody
+//	           attached, but the messages keep it (not stale)
 func TestRemoveStale(t *testing.T) {
 	if childtest.Role() != "" {
 		inspectChild(t)
@@ -397,6 +399,16 @@ func TestRemoveStale(t *testing.T) {
 	closedSeg := create(t, 1<<16, nil)
 	closed := closedSeg.Name()
 	closedSeg.Close()
+
+	queuedSeg := create(t, 1<<16, nil)
+	q, err := ps.NewQueue(queuedSeg, "q", 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Send([]byte("one"))
+	q.Send([]byte("two"))
+	queued := queuedSeg.Name()
+	queuedSeg.Close()
 
 	img := segmentImage(t)
 	dead := deadPID(t)
@@ -431,8 +443,11 @@ func TestRemoveStale(t *testing.T) {
 			t.Errorf("%s: %v", si.Name, si.Err)
 		}
 		stale[si.Name] = si.Stale
+		if si.Name == queued && si.Queued != 2 {
+			t.Errorf("queued: Queued %d, want 2", si.Queued)
+		}
 	}
-	want := map[string]bool{crashed: true, inUse: false, closed: true, orphan: true, creating: false, opened: true, mapped: true}
+	want := map[string]bool{crashed: true, inUse: false, closed: true, orphan: true, creating: false, opened: true, mapped: true, queued: false}
 	for name, w := range want {
 		if s, ok := stale[name]; !ok || s != w {
 			t.Errorf("List: %s listed=%v stale=%v, want stale=%v", name, ok, s, w)
@@ -463,7 +478,7 @@ func TestRemoveStale(t *testing.T) {
 	if !slices.Equal(removed, wantRemoved) {
 		t.Errorf("RemoveStale removed %v, want %v", removed, wantRemoved)
 	}
-	for _, name := range []string{inUse, creating, opened, mapped} {
+	for _, name := range []string{inUse, creating, opened, mapped, queued} {
 		if _, err := os.Stat(filepath.Join("/dev/shm", name)); err != nil {
 			t.Errorf("RemoveStale removed %s: %v", name, err)
 		}

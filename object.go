@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"math"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 )
@@ -51,11 +52,12 @@ func (JSONCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 // Unmarshal decodes the JSON in data into the value v points to.
 func (JSONCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
-// A SlotOption configures a Slot in NewSlot.
+// A SlotOption configures a Slot handle in NewSlot.
 type SlotOption func(*slotOptions)
 
 type slotOptions struct {
-	codec Codec
+	codec    Codec
+	checksum bool
 }
 
 // WithCodec makes Store and Load encode and decode values with c instead of
@@ -63,6 +65,21 @@ type slotOptions struct {
 // slot must choose the same one.
 func WithCodec(c Codec) SlotOption {
 	return func(o *slotOptions) { o.codec = c }
+}
+
+// WithChecksum makes this handle's stores record a CRC-32C (Castagnoli) of
+// each value, computed during the copy in, chunk by chunk, not in a pass of
+// its own. Any handle's load of a value stored with a checksum checks it,
+// during the copy out, and returns ErrChecksum on a mismatch; handles need
+// not agree on this option.
+//
+// The checksum is not what keeps a Load from returning a torn value: the
+// commit protocol does that, with or without it (see Slot). It guards
+// against another process writing into the slot's memory behind the
+// library's back: without it, such a write can change the value a Load
+// returns (a Load still never returns more than Cap bytes).
+func WithChecksum() SlotOption {
+	return func(o *slotOptions) { o.checksum = true }
 }
 
 // Slot layout. A slot of capacity c (the directory entry's param) is
@@ -79,21 +96,29 @@ func WithCodec(c Codec) SlotOption {
 //
 //	0   8  seq     odd while a writer fills the buffer; accessed atomically only
 //	8   4  length  bytes of data in use
-//	12  4  crc     CRC-32C (Castagnoli) of length, gen and data[:length]
+//	12  4  crc     with slFlagCRC: CRC-32C (Castagnoli) of length, gen and data[:length]
 //	16  8  gen     the generation of the value in the buffer
-//	24  8  unused
+//	24  4  flags   slFlagCRC (1) if crc is set, else 0
+//	28  4  unused
 //	32  c  data
 //
 // The value of generation g lives in buffer g&1. A writer holds the writer
 // lock, reads the published generation g, and fills buffer (g+1)&1, the one
-// readers are not reading: seq made odd, then data, length, gen and crc,
-// then seq made even again. Then it publishes g+1 with one atomic store.
+// readers are not reading: seq made odd, then data, length, gen, flags and
+// crc, then seq made even again. Then it publishes g+1 with one atomic
+// store. The two stores of the commit, seq then gen, come after every byte
+// they cover; nothing before them is visible to readers.
 //
 // A reader takes no lock. It loads the published g, then copies buffer g&1's
 // fields and data into private memory between two reads of seq, and keeps
-// the copy if seq was even and unchanged and the buffer's gen is g. The copy
-// is then checked (length at most c, the crc) before it is decoded, since
-// the memory may hold anything.
+// the copy if seq was even and unchanged and the buffer's gen is g. That
+// alone excludes torn values (below). The copy is then checked (length at
+// most c) before it is decoded, since the memory may hold anything; with
+// slFlagCRC, the crc is checked too. The crc is computed during the copy, a
+// chunk at a time while the chunk is in the first-level cache, on both
+// sides: it costs no pass over the data of its own. It is opt-in
+// (WithChecksum): it catches writes into the segment behind the library's
+// back, not torn writes, which the commit protocol excludes.
 //
 // A writer never touches the published buffer, so one killed mid-write
 // leaves the last published value intact and readers keep reading it; the
@@ -121,14 +146,21 @@ func WithCodec(c Codec) SlotOption {
 // failed sees gen move on when it loads it again. A reader that keeps
 // failing while gen stays put is looking at garbage, and says so.
 const (
-	slLock  = 0
-	slGen   = 64
-	slBufs  = 128
-	bufSeq  = 0
-	bufLen  = 8
-	bufCRC  = 12
-	bufGen  = 16
-	bufData = 32
+	slLock   = 0
+	slGen    = 64
+	slBufs   = 128
+	bufSeq   = 0
+	bufLen   = 8
+	bufCRC   = 12
+	bufGen   = 16
+	bufFlags = 24
+	bufData  = 32
+
+	slFlagCRC = 1 // bufFlags: crc holds the value's CRC-32C
+
+	// crcChunk is the span copied, then checksummed while in the
+	// first-level cache, by copyCRC.
+	crcChunk = 8 << 10
 
 	// slotTries bounds the lock-free attempts of a read while writers
 	// keep publishing; after them the reader takes the writer lock.
@@ -168,6 +200,7 @@ type Slot struct {
 	mem   []byte // the object: a subslice of s.mem; dead after Close
 	cap   int
 	codec Codec
+	crc   bool // WithChecksum
 	mu    *mutexCore
 	race  unsafe.Pointer // process-local address the race annotations key on
 	off   uint64
@@ -211,6 +244,7 @@ func NewSlot(s *Segment, name string, capacity int, opts ...SlotOption) (*Slot, 
 		mem:   mem,
 		cap:   capacity,
 		codec: o.codec,
+		crc:   o.checksum,
 		mu:    newMutexCore(s, off+slLock, name),
 		race:  s.local(off + slGen).race,
 	}, nil
@@ -293,10 +327,17 @@ func (sl *Slot) StoreBytes(p []byte) (err error) {
 		s1++
 	}
 	atomic.SwapUint64(seq, s1) // a read-modify-write: see the layout comment
-	copy(mem[b+bufData:b+bufData+uint64(sl.cap)], p)
+	var crc, flags uint32
+	if sl.crc {
+		crc = copyCRC(mem[b+bufData:b+bufData+uint64(len(p))], p, slotCRCHeader(uint32(len(p)), next))
+		flags = slFlagCRC
+	} else {
+		copy(mem[b+bufData:b+bufData+uint64(len(p))], p)
+	}
 	atomic.StoreUint32(u32at(mem, b+bufLen), uint32(len(p)))
 	atomic.StoreUint64(u64at(mem, b+bufGen), next)
-	atomic.StoreUint32(u32at(mem, b+bufCRC), slotChecksum(uint32(len(p)), next, p))
+	atomic.StoreUint32(u32at(mem, b+bufFlags), flags)
+	atomic.StoreUint32(u32at(mem, b+bufCRC), crc)
 	atomic.StoreUint64(seq, s1+1)
 	if raceEnabled {
 		raceReleaseMerge(sl.race)
@@ -306,20 +347,39 @@ func (sl *Slot) StoreBytes(p []byte) (err error) {
 	return nil
 }
 
-// slotChecksum returns the CRC-32C of a buffer's length, generation and data.
-func slotChecksum(n uint32, gen uint64, data []byte) uint32 {
-	tab := crc32.MakeTable(crc32.Castagnoli) // built once by hash/crc32
+// castagnoli returns hash/crc32's table for CRC-32C, which hash/crc32
+// builds once (and uses the CPU's CRC instruction for, where there is one).
+func castagnoli() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
+
+// slotCRCHeader returns the CRC-32C of a buffer's length and generation, the
+// start of its checksum.
+func slotCRCHeader(n uint32, gen uint64) uint32 {
 	var hdr [12]byte
 	binary.NativeEndian.PutUint32(hdr[0:], n)
 	binary.NativeEndian.PutUint64(hdr[4:], gen)
-	return crc32.Update(crc32.Update(0, tab, hdr[:]), tab, data)
+	return crc32.Update(0, castagnoli(), hdr[:])
+}
+
+// copyCRC copies src into dst (of the same length) and returns crc updated
+// with the bytes copied: a chunk is copied, then checksummed from dst while
+// it is still in the first-level cache, so the checksum reads no memory
+// the copy did not just bring in.
+func copyCRC(dst, src []byte, crc uint32) uint32 {
+	tab := castagnoli()
+	for len(src) > 0 {
+		n := min(len(src), crcChunk)
+		copy(dst[:n], src[:n])
+		crc = crc32.Update(crc, tab, dst[:n])
+		dst, src = dst[n:], src[n:]
+	}
+	return crc
 }
 
 // Load decodes the slot's value with the slot's codec into the value v
 // points to. It returns an error matching ErrEmpty if the slot was never
-// written; ErrChecksum or ErrCorrupt if the slot's memory holds garbage (which
-// a process that dies while storing never leaves behind); an error from the
-// codec; or one matching ErrClosed. Load does not wait for writers, except as
+// written; ErrCorrupt, or ErrChecksum for a value stored WithChecksum, if the
+// slot's memory holds garbage (which a process that dies while storing never
+// leaves behind); an error from the codec; or one matching ErrClosed. Load does not wait for writers, except as
 // described under Slot.
 func (sl *Slot) Load(v any) error {
 	data, err := sl.AppendBytes(nil)
@@ -422,15 +482,22 @@ func (sl *Slot) copyOut(dst []byte, g uint64) (out []byte, ok bool, err error) {
 	n := atomic.LoadUint32(u32at(mem, b+bufLen))
 	crc := atomic.LoadUint32(u32at(mem, b+bufCRC))
 	bg := atomic.LoadUint64(u64at(mem, b+bufGen))
+	flags := atomic.LoadUint32(u32at(mem, b+bufFlags))
 	m := min(uint64(n), uint64(sl.cap)) // never trust a length read from shared memory
-	out = append(dst, mem[b+bufData:b+bufData+m]...)
+	out = slices.Grow(dst, int(m))[:len(dst)+int(m)]
+	var sum uint32
+	if flags&slFlagCRC != 0 {
+		sum = copyCRC(out[len(dst):], mem[b+bufData:b+bufData+m], slotCRCHeader(n, g))
+	} else {
+		copy(out[len(dst):], mem[b+bufData:b+bufData+m])
+	}
 	if !atomic.CompareAndSwapUint64(seq, s1, s1) || bg != g {
 		return dst, false, nil
 	}
-	if uint64(n) > uint64(sl.cap) {
-		return dst, true, sl.errorf("%w: value length %d exceeds capacity %d", ErrCorrupt, n, sl.cap)
+	if uint64(n) > uint64(sl.cap) || flags&^slFlagCRC != 0 {
+		return dst, true, sl.errorf("%w: value length %d (capacity %d), flags %#x", ErrCorrupt, n, sl.cap, flags)
 	}
-	if slotChecksum(n, g, out[len(dst):]) != crc {
+	if flags&slFlagCRC != 0 && sum != crc {
 		return dst, true, sl.errorf("%w (generation %d, %d bytes)", ErrChecksum, g, n)
 	}
 	if raceEnabled {

@@ -81,6 +81,54 @@ func TestSlotChildStoresObject(t *testing.T) {
 	}
 }
 
+// TestSlotChecksumAcrossProcesses: a value stored WithChecksum by a child is
+// checked by the parent's handle, made without the option; a byte of it
+// changed behind the slot's back then fails the check. A value the child
+// stores without the option is loaded as stored, and the same change goes
+// unseen (no checksum to fail).
+//
+//	C.1 stores "checked value" WithChecksum.
+//	P.1 loads it (plain handle); flips a byte of it; loads: ErrChecksum.
+//	C.2 stores "plain value" without the option.
+//	P.2 loads it; flips a byte of it; loads the changed value.
+func TestSlotChecksumAcrossProcesses(t *testing.T) {
+	if childtest.Role() == "store" {
+		var opts []ps.SlotOption
+		if os.Getenv("CRC") == "1" {
+			opts = append(opts, ps.WithChecksum())
+		}
+		sl := newSlot(t, inheritEnv(t, "SEG"), "v", 64, opts...)
+		if err := sl.StoreBytes([]byte(os.Getenv("VALUE"))); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	s := create(t, 1<<16, nil)
+	sl := newSlot(t, s, "v", 64)
+	info := objectInfo(t, s, "v")
+	f := shmFile(t, s)
+	for _, c := range []struct{ crc, value string }{{"1", "checked value"}, {"0", "plain value"}} {
+		runChild(t, "TestSlotChecksumAcrossProcesses", "store", []*ps.Segment{s}, "SEG="+s.Name(), "CRC="+c.crc, "VALUE="+c.value)
+		if got, err := sl.LoadBytes(); err != nil || string(got) != c.value {
+			t.Fatalf("CRC=%s: loaded %q, %v", c.crc, got, err)
+		}
+		mem := make([]byte, info.Size)
+		f.ReadAt(mem, info.Offset)
+		i := bytes.Index(mem, []byte(c.value))
+		if i < 0 {
+			t.Fatalf("CRC=%s: value not found in the slot's memory", c.crc)
+		}
+		f.WriteAt([]byte{'V'}, info.Offset+int64(i))
+		got, err := sl.LoadBytes()
+		switch {
+		case c.crc == "1" && !errors.Is(err, ps.ErrChecksum):
+			t.Errorf("changed value stored with a checksum: %q, %v; want ErrChecksum", got, err)
+		case c.crc == "0" && (err != nil || string(got) != "V"+c.value[1:]):
+			t.Errorf("changed value stored without a checksum: %q, %v; want the changed value", got, err)
+		}
+	}
+}
+
 // TestSlotTooLarge is the seed's H4: a value too large for the slot is
 // refused with ErrTooLarge, and the previous value stays.
 //
@@ -296,11 +344,23 @@ func TestSlotUseAfterClose(t *testing.T) {
 }
 
 // TestSlotCorrupt flips each byte of a slot's memory in turn, behind the
-// library's back, and loads: every load returns the stored value or an
-// error, never another value; a Store repairs the slot.
+// library's back, and loads. Stored WithChecksum: every load returns the
+// stored value or an error, never another value. Stored without: a flip of
+// the value's bytes or length may change the value returned (nothing can
+// tell), but never past the capacity, and the other fields still give
+// errors (a flip that sets the flags' checksum bit gives ErrChecksum). A Store repairs the slot either way.
 func TestSlotCorrupt(t *testing.T) {
+	t.Run("checksum", func(t *testing.T) { testSlotCorrupt(t, true) })
+	t.Run("plain", func(t *testing.T) { testSlotCorrupt(t, false) })
+}
+
+func testSlotCorrupt(t *testing.T, checksum bool) {
 	s := create(t, 1<<16, nil)
-	sl := newSlot(t, s, "s", 40)
+	var opts []ps.SlotOption
+	if checksum {
+		opts = append(opts, ps.WithChecksum())
+	}
+	sl := newSlot(t, s, "s", 40, opts...)
 	want := []byte("the value, 26 bytes long..")
 	if err := sl.StoreBytes(want); err != nil {
 		t.Fatal(err)
@@ -325,6 +385,8 @@ func TestSlotCorrupt(t *testing.T) {
 				counts["corrupt"]++
 			case errors.Is(err, ps.ErrEmpty):
 				counts["empty"]++
+			case err == nil && !checksum && len(got) <= sl.Cap():
+				counts["changed"]++
 			default:
 				t.Fatalf("byte %d ^ %#x: LoadBytes returned %q, %v", i, x, got, err)
 			}
@@ -332,8 +394,8 @@ func TestSlotCorrupt(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes: %v", counts)
-	if counts["checksum"] == 0 || counts["corrupt"] == 0 {
-		t.Errorf("corruption went unnoticed: %v", counts)
+	if checksum && (counts["checksum"] == 0 || counts["corrupt"] == 0) || !checksum && (counts["corrupt"] == 0 || counts["changed"] == 0) {
+		t.Errorf("outcomes %v: not those of a slot stored with checksum=%v", counts, checksum)
 	}
 	// Garbage everywhere but the lock, then a Store: the slot works again.
 	f.WriteAt(bytes.Repeat([]byte{0xa5}, len(orig)-64), info.Offset+64)

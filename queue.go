@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 )
@@ -128,6 +129,28 @@ import (
 // Within a process, the goroutines parked on the token re-run recheck when
 // they get it, before they sleep.
 //
+// # Cached words
+//
+// A producer that reads the head word for every message takes a cache miss
+// on it each time, since the consumer wrote it; the consumer then takes
+// another when it writes it again. So a handle remembers, under plock, the
+// tail word it committed last (ownTail) and the head word it saw for that
+// commit (seenHead). If the tail word is still ownTail, no other producer
+// has committed since (equality of a wrapping word: rule 27), and every
+// message counted between seenHead and the tail was accounted for when it
+// was sent: seenHead is a head word that the real one has only moved on
+// from. Room computed from it understates the real room, never overstates
+// it, so the producer uses it, and loads the head (queue.send.load_head)
+// only if the tail moved, or if the cached head shows no room. The
+// consumer does the mirror image under clock with ownHead and seenTail: a
+// cached tail understates the messages committed, and it loads the tail
+// (queue.recv.load_tail) only when the head moved or the cached tail shows
+// none. The model (internal/model) does not represent the caches: it
+// checks the protocol with fresh loads, and the argument above is why an
+// older value of the same word, understating what the other side did, is
+// as good. TestQueueHammer (several producers and consumers, so caches go
+// stale) and the kill tests exercise it.
+//
 // The naive queue, a ring under one lock with two condition variables,
 // serializes the producer's copy with the consumer's, pays a FUTEX_WAKE per
 // message whether or not anyone sleeps, and, if the lock is not robust,
@@ -203,8 +226,40 @@ type Queue struct {
 	waiting *uint32 // this handle's waiting counts (senders<<16 | receivers)
 	wid     *uint32 // the identity owning waiting
 	rl, sl  *local  // the receivers' and the senders' tokens
+	poll    bool    // WithRecvPolling
 	race    unsafe.Pointer
 	ref     objRef
+
+	// The words this handle committed last and the other side's word it
+	// saw then (see "Cached words" in the layout comment); each pair is
+	// used only under its side's lock (plock, clock).
+	ownTail, seenHead atomic.Uint64
+	ownHead, seenTail atomic.Uint64
+}
+
+// A QueueOption configures a Queue handle in NewQueue.
+type QueueOption func(*queueOptions)
+
+type queueOptions struct {
+	poll bool
+}
+
+// WithRecvPolling makes the blocking receives of this handle (Recv,
+// RecvContext, AppendRecv, RecvFunc, All, Messages) busy-poll the queue
+// until a message comes, the stream ends, the context is done or the
+// segment is closed, instead of spinning briefly and then sleeping in the
+// kernel. A polling receiver makes no system call at all, and a sender
+// wakes it by its commit alone: the lowest latency the queue offers, paid
+// for with a CPU kept busy by every goroutine blocked in such a receive
+// (it yields to the Go scheduler now and then, so other goroutines still
+// run). Use it only with a CPU to spare for each polling receiver: on a
+// machine with fewer CPUs than busy processes it is slower than blocking.
+//
+// The option is the handle's: other handles of the queue, in this process
+// or others, block as usual, and senders need not know. Polling receivers
+// are counted among the blocked receivers Inspect reports.
+func WithRecvPolling() QueueOption {
+	return func(o *queueOptions) { o.poll = true }
 }
 
 // qRec returns the ring bytes a message of n bytes takes.
@@ -220,6 +275,7 @@ func queueLayout(capacity, maxSize, procCap uint64) (ringOff, ring, size uint64)
 // NewQueue returns the queue called name in s, which holds up to capacity
 // messages of at most maxSize bytes each, creating it, empty, if it does not
 // exist. It takes about (capacity+1)·(maxSize+16) bytes of the segment.
+// Options configure this handle only (WithRecvPolling).
 //
 // It returns an error matching ErrOutOfRange if capacity is not in [1,
 // MaxQueueCapacity] or maxSize not in [0, MaxQueueMessage], and ErrMismatch
@@ -227,7 +283,11 @@ func queueLayout(capacity, maxSize, procCap uint64) (ringOff, ring, size uint64)
 // capacity or maximum. Like every object constructor, it also returns errors
 // matching ErrInvalidName, ErrNoSpace, ErrNotInitialized, ErrCorrupt and
 // ErrClosed.
-func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
+func NewQueue(s *Segment, name string, capacity, maxSize int, opts ...QueueOption) (*Queue, error) {
+	var o queueOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if capacity < 1 || capacity > MaxQueueCapacity || maxSize < 0 || maxSize > MaxQueueMessage {
 		return nil, fmt.Errorf("queue %q: capacity %d not in [1, %d] or message size %d not in [0, %d]: %w",
 			name, capacity, MaxQueueCapacity, maxSize, MaxQueueMessage, ErrOutOfRange)
@@ -275,9 +335,14 @@ func NewQueue(s *Segment, name string, capacity, maxSize int) (*Queue, error) {
 		waiting: u32at(mem, e+4),
 		rl:      s.local(off + qRecvWord),
 		sl:      s.local(off + qSendWord),
+		poll:    o.poll,
 		race:    s.local(off).race,
 		ref:     s.ref(off),
 	}
+	// No commit of this handle yet: words that no queue holds (their
+	// offset is beyond any ring), so that no cached word is used.
+	q.ownTail.Store(^uint64(0))
+	q.ownHead.Store(^uint64(0))
 	if atomic.LoadUint32(q.wid) != s.id {
 		atomic.StoreUint32(q.waiting, 0)
 		atomic.StoreUint32(q.wid, s.id)
@@ -466,8 +531,17 @@ func (q *Queue) trySend(ctx context.Context, p []byte, rec uint64) (bool, error)
 		return false, q.errorf("send: %w", ErrQueueClosed)
 	}
 	t := atomic.LoadUint64(q.tail)
-	h := atomic.LoadUint64(q.head) // step: queue.send.load_head
-	pos, wrap, ok, err := q.room(h, t, rec)
+	var pos uint64
+	var wrap, ok bool
+	var err error
+	h, cached := q.seenHead.Load(), t == q.ownTail.Load() // see "Cached words"
+	if cached {
+		pos, wrap, ok, err = q.room(h, t, rec)
+	}
+	if !cached || !ok || err != nil {
+		h = atomic.LoadUint64(q.head) // step: queue.send.load_head
+		pos, wrap, ok, err = q.room(h, t, rec)
+	}
 	if !ok || err != nil {
 		q.plock.unlock() // step: queue.send.unlock
 		return false, err
@@ -485,8 +559,11 @@ func (q *Queue) trySend(ctx context.Context, p []byte, rec uint64) (bool, error)
 	if raceEnabled {
 		raceReleaseMerge(q.race)
 	}
-	atomic.StoreUint64(q.tail, (t>>qOffBits+1)<<qOffBits|end) // step: queue.send.commit
-	q.plock.unlock()                                          // step: queue.send.unlock
+	t = (t>>qOffBits+1)<<qOffBits | end
+	atomic.StoreUint64(q.tail, t) // step: queue.send.commit
+	q.ownTail.Store(t)
+	q.seenHead.Store(h)
+	q.plock.unlock() // step: queue.send.unlock
 	wakeWord(q.recvW)
 	return true, nil
 }
@@ -612,6 +689,9 @@ func (q *Queue) recv(ctx context.Context, f func([]byte) error, block bool) (got
 	if ok || err != nil || !block {
 		return ok, err
 	}
+	if q.poll {
+		return q.pollRecv(ctx, f)
+	}
 	if q.rl.spin(q.hasMessage) {
 		if ok, err := q.tryRecv(ctx, f); ok || err != nil {
 			return ok, err
@@ -633,6 +713,49 @@ func (q *Queue) recv(ctx context.Context, f func([]byte) error, block bool) (got
 	}
 }
 
+// pollRecv is a blocking recv for a handle made WithRecvPolling: it runs
+// tryRecv whenever a message or the end of the stream is visible, and
+// otherwise polls, looking at ctx and the segment's Close every 64 polls
+// and yielding to the Go scheduler every 1024. It never sleeps, so it takes
+// no token and marks no futex word: it is the try path of the model
+// (queue.recv.*) repeated, and a commit needs no wake-up to reach it. It
+// consumes no wake-up either, so it has none to pass on; blocking receivers
+// of other handles are woken by the senders as usual. The caller holds
+// q.s.enter().
+func (q *Queue) pollRecv(ctx context.Context, f func([]byte) error) (bool, error) {
+	atomic.AddUint32(q.waiting, 1)
+	defer atomic.AddUint32(q.waiting, ^uint32(0))
+	done := ctx.Done()
+	idle := 1
+	for i := 1; ; i++ {
+		if q.hasMessage() {
+			if ok, err := q.tryRecv(ctx, f); ok || err != nil {
+				return ok, err
+			}
+		}
+		for range idle {
+			pause()
+		}
+		idle = min(2*idle, pollBackoff)
+		if i%64 == 0 {
+			select {
+			case <-done:
+				return false, ctx.Err()
+			case <-q.s.closing():
+				return false, q.errorf("recv: %w", ErrClosed)
+			default:
+			}
+			if i%1024 == 0 {
+				runtime.Gosched()
+			}
+		}
+	}
+}
+
+// pollBackoff bounds the pauses (see pause) between two polls of an idle
+// queue by a polling receiver.
+const pollBackoff = 16
+
 // tryRecv receives the oldest message into f if there is one. It returns
 // io.EOF if the queue is closed and empty. The caller holds q.s.enter().
 func (q *Queue) tryRecv(ctx context.Context, f func([]byte) error) (got bool, err error) {
@@ -647,7 +770,10 @@ func (q *Queue) tryRecv(ctx context.Context, f func([]byte) error) (got bool, er
 	}()
 	closed := atomic.LoadUint32(q.closed) != 0 // step: queue.recv.check_closed
 	h := atomic.LoadUint64(q.head)
-	t := atomic.LoadUint64(q.tail) // step: queue.recv.load_tail
+	t := q.seenTail.Load() // see "Cached words"
+	if h != q.ownHead.Load() || t>>qOffBits == h>>qOffBits {
+		t = atomic.LoadUint64(q.tail) // step: queue.recv.load_tail
+	}
 	n, valid := q.queued(h, t)
 	ho, to := h&qOffMask, t&qOffMask
 	if !valid || ho >= q.rsize || to >= q.rsize || ho%8 != 0 || n == 0 && ho != to {
@@ -689,7 +815,10 @@ func (q *Queue) tryRecv(ctx context.Context, f func([]byte) error) (got bool, er
 	if end == q.rsize {
 		end = 0
 	}
-	atomic.StoreUint64(q.head, (h>>qOffBits+1)<<qOffBits|end) // step: queue.recv.commit
+	h = (h>>qOffBits+1)<<qOffBits | end
+	atomic.StoreUint64(q.head, h) // step: queue.recv.commit
+	q.ownHead.Store(h)
+	q.seenTail.Store(t)
 	locked = false
 	q.clock.unlock() // step: queue.recv.unlock
 	wakeWord(q.sendW)

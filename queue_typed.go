@@ -22,8 +22,8 @@ type TypedQueue[T any] struct {
 // exist. It returns an error matching ErrBadType if T cannot live in shared
 // memory (see Array), and NewQueue's errors. The segment records only the
 // size of T: a queue of another type of the same size, or a byte Queue of
-// that maximum, opens as this one.
-func NewTypedQueue[T any](s *Segment, name string, capacity int) (*TypedQueue[T], error) {
+// that maximum, opens as this one. Options are NewQueue's.
+func NewTypedQueue[T any](s *Segment, name string, capacity int, opts ...QueueOption) (*TypedQueue[T], error) {
 	var zero T
 	t := reflect.TypeOf(&zero).Elem()
 	if err := checkType(t); err != nil {
@@ -32,7 +32,7 @@ func NewTypedQueue[T any](s *Segment, name string, capacity int) (*TypedQueue[T]
 	if t.Size() > MaxQueueMessage {
 		return nil, fmt.Errorf("queue %q: %w: %v has %d bytes", name, ErrBadType, t, t.Size())
 	}
-	q, err := NewQueue(s, name, capacity, int(t.Size()))
+	q, err := NewQueue(s, name, capacity, int(t.Size()), opts...)
 	if err != nil {
 		return nil, err
 	}

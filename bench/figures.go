@@ -42,15 +42,15 @@ func figures() []figure {
 		{"ps_threads_1000_blocked_cond", threadsFigure("ps_cond")},
 	}
 	figs = append(figs, findFigures()...)
-	for _, s := range objectSizes {
-		figs = append(figs, figure{"ps_object_" + s.name, psObject(s.n)})
-	}
-	for _, s := range objectSizes {
-		figs = append(figs, figure{"sock_" + s.name, sockObject(s.n)})
-	}
+	figs = append(figs,
+		figure{"ps_queue_oneway_poll_64b", psQueueOneway(64, true)},
+		figure{"sock_pingpong_64b", sockObject(64)},
+		figure{"c_mq_pingpong_64b", cMqPingPong("c_mq_pingpong_64b", 64)})
 	for _, s := range onewaySizes {
 		figs = append(figs,
-			figure{"ps_queue_oneway_" + s.name, psQueueOneway(s.n)},
+			figure{"ps_queue_oneway_" + s.name, psQueueOneway(s.n, false)},
+			figure{"ps_slot_oneway_" + s.name, psSlotOneway(s.n)},
+			figure{"goipc_mq_oneway_" + s.name, goipcMqOneway(s.n)},
 			figure{"sock_oneway_" + s.name, fdOneway(s.n, "sock")},
 			figure{"pipe_oneway_" + s.name, fdOneway(s.n, "pipe")},
 			figure{"c_mq_oneway_" + s.name, cMqOneway("c_mq_oneway_"+s.name, s.n)},

@@ -10,29 +10,17 @@ import (
 	"os"
 	"strconv"
 
-	ps "github.com/processshared/processshared"
 	"golang.org/x/sys/unix"
 )
 
-// Objects: moving a value of 64 B, 64 KiB or 4 MiB.
-//
-// ps_object_<size>: one process stores the bytes in a processshared Slot
-// (StoreBytes) and reads them back (AppendBytes into a reused buffer, the
-// allocation-free LoadBytes): the copy in, the checksum, the copy out. Any
-// other process could do the read; no wake-up is involved.
-//
-// sock_<size>: the classic way: the bytes go through a unix socketpair to a
-// child process, which reads all of them and writes them back; the parent
-// reads them back. One op is that round trip: four copies through the
-// kernel and two wake-ups.
+// Helpers of the transfer figures (queue.go), and sock_pingpong_64b: 64
+// bytes through a unix socketpair to a child process, which reads all of
+// them and writes them back; the parent reads them back. One op is that
+// round trip: four copies through the kernel and two wake-ups; half of it
+// is the socketpair's 64 B latency, next to ps_queue_pingpong_64b's.
 //
 // Each value carries the iteration number in its first and last 8 bytes,
 // checked on every read; every 64th read is compared in full.
-
-var objectSizes = []struct {
-	name string
-	n    int
-}{{"64b", 64}, {"64k", 64 << 10}, {"4m", 4 << 20}}
 
 // fillValue writes the pattern of iteration i into p.
 func fillValue(p []byte, i uint64) {
@@ -57,44 +45,6 @@ func newValue(n int) []byte {
 		p[i] = byte(i*7 + 1)
 	}
 	return p
-}
-
-func psObject(size int) func(ctx context.Context, cfg *config) result {
-	return func(ctx context.Context, cfg *config) result {
-		seg, err := ps.NewAnonymous(uniqueName("seg"), int64(3*size+(1<<20)), nil)
-		if err != nil {
-			return failed(err)
-		}
-		defer seg.Close()
-		sl, err := ps.NewSlot(seg, "v", size)
-		if err != nil {
-			return failed(err)
-		}
-		val := newValue(size)
-		out := make([]byte, 0, size)
-		var i uint64
-		chunk := max(1, (1<<20)/size)
-		ns, n, err := timedLoop(cfg.loopDur(), chunk, func(k int) error {
-			for range k {
-				fillValue(val, i)
-				if err := sl.StoreBytes(val); err != nil {
-					return err
-				}
-				if out, err = sl.AppendBytes(out[:0]); err != nil {
-					return err
-				}
-				if err := checkValue(out, val, i, i%64 == 0); err != nil {
-					return err
-				}
-				i++
-			}
-			return nil
-		})
-		if err != nil {
-			return failed(err)
-		}
-		return result{ns, true, fmt.Sprintf("Slot StoreBytes + AppendBytes (LoadBytes into a reused buffer) of %d bytes, 1 process, n=%d, contents checked", size, n)}
-	}
 }
 
 // sockObject measures the socketpair round trip of size bytes.

@@ -66,8 +66,11 @@ var groups = []group{
 		match: regexp.MustCompile(`_pingpong`),
 		ref:   "ps_sem_pingpong",
 		refFor: func(name string) string {
-			if strings.Contains(name, "cond") {
+			switch {
+			case strings.Contains(name, "cond"):
 				return "ps_cond_pingpong"
+			case strings.HasSuffix(name, "_pingpong_64b"):
+				return "ps_queue_pingpong_64b"
 			}
 			return "ps_sem_pingpong"
 		},
@@ -96,12 +99,11 @@ var groups = []group{
 		ref:   "ps_threads_1000_blocked",
 	},
 	{
-		title: "Moving a value to another process",
-		unit:  "ns per op: Slot store + load in one process, or a socketpair round trip to a child process",
-		match: regexp.MustCompile(`^(ps_object|sock)_`),
+		title: "One-way transfer to another process (Queue, Slot)",
+		unit:  "ns per message, end to end, A's slice to B's slice, checked; compared with ps_queue_oneway of the same size",
+		match: regexp.MustCompile(`_oneway_|^memmove_`),
 		refFor: func(name string) string {
-			_, size, _ := strings.Cut(strings.TrimPrefix(name, "ps_"), "_")
-			return "ps_object_" + size
+			return "ps_queue_oneway_" + name[strings.LastIndex(name, "_")+1:]
 		},
 	},
 	{
@@ -364,6 +366,7 @@ func writeReport(mdPath, svgPath string, cfg *config, lines []line, cmdline stri
 	if notes := findingNotes(by); notes != "" {
 		w("\n%s", notes)
 	}
+	b.WriteString(queueReport(by))
 
 	w("\n## Chart\n\n")
 	w("Log scale, one scale per group; processshared in orange, lower is better everywhere.\n\n")

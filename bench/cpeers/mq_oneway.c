@@ -33,13 +33,78 @@ static inline uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void send_all(mqd_t q, const char *p, long n) {
+    while (mq_send(q, p, n, 0) < 0) {
+        if (errno != EINTR) {
+            perror("mq_send");
+            _exit(1);
+        }
+    }
+}
+
+static ssize_t receive(mqd_t q, char *p, long n) {
+    for (;;) {
+        ssize_t r = mq_receive(q, p, n, NULL);
+        if (r >= 0) return r;
+        if (errno != EINTR) {
+            perror("mq_receive");
+            _exit(1);
+        }
+    }
+}
+
+/* run_pingpong: ping on q, pong on a second queue; a zero-length ping ends. */
+static int run_pingpong(const char *name, mqd_t ping, struct mq_attr *attr, long size, uint64_t dur) {
+    char qname[64];
+    snprintf(qname, sizeof qname, "/psbench-mq-%d-pong", (int)getpid());
+    mqd_t pong = mq_open(qname, O_CREAT | O_EXCL | O_RDWR, 0600, attr);
+    if (pong == (mqd_t)-1) {
+        printf("%s\tNaN\tcorrect=no\tnot run: mq_open of the second queue: %s\n", name, strerror(errno));
+        return 0;
+    }
+    mq_unlink(qname);
+    char *buf = malloc(size), *val = malloc(size);
+    for (long i = 0; i < size; i++) val[i] = (char)(i * 7 + 1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (;;) {
+            ssize_t r = receive(ping, buf, size);
+            if (r == 0) _exit(0);
+            send_all(pong, buf, r);
+        }
+    }
+    uint64_t i = 0, bad = 0, warm = 1000, start = 0;
+    for (;; i++) {
+        if (i == warm) start = now_ns();
+        if (i > warm && (i - warm) % 64 == 0 && now_ns() - start >= dur) break;
+        memcpy(val, &i, 8);
+        memcpy(val + size - 8, &i, 8);
+        send_all(ping, val, size);
+        ssize_t r = receive(pong, buf, size);
+        uint64_t a, b;
+        memcpy(&a, buf, 8);
+        memcpy(&b, buf + size - 8, 8);
+        if (r != size || a != i || b != i) bad++;
+    }
+    uint64_t elapsed = now_ns() - start, n = i - warm;
+    send_all(ping, val, 0);
+    int st;
+    waitpid(pid, &st, 0);
+    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && bad == 0;
+    printf("%s\t%.1f\tcorrect=%s\tround trip between 2 processes (fork), two POSIX mqs of %ld x %ld bytes, one per direction, mq_send / mq_receive; n=%llu (+%llu warm-up), numbers checked every hop\n",
+           name, (double)elapsed / (double)n, ok ? "yes" : "no", (long)attr->mq_maxmsg, size, (unsigned long long)n, (unsigned long long)warm);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     long size = 64, maxmsg = 10;
     uint64_t dur = 1000000000ull;
     const char *name = "c_mq_oneway";
-    int opt;
-    while ((opt = getopt(argc, argv, "s:m:d:n:")) != -1) {
+    int opt, pingpong = 0;
+    while ((opt = getopt(argc, argv, "s:m:d:n:p")) != -1) {
         switch (opt) {
+        case 'p': pingpong = 1; break;
         case 's': size = atol(optarg); break;
         case 'm': maxmsg = atol(optarg); break;
         case 'd': dur = strtoull(optarg, NULL, 10); break;
@@ -60,6 +125,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     mq_unlink(qname); /* nothing left behind; the descriptors keep it */
+    if (pingpong)
+        return run_pingpong(name, q, &attr, size, dur);
     volatile uint64_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     shared[0] = 0;
     shared[1] = 0;

@@ -123,6 +123,8 @@ func status(si ps.SegmentInfo) string {
 		return "stale: no process attached"
 	case si.Stale:
 		return fmt.Sprintf("stale: %s dead, none alive", plural(dead, "process", "processes"))
+	case alive == 0 && si.Queued > 0:
+		return fmt.Sprintf("kept: %s queued, no live process (rm --stale keeps it)", plural(si.Queued, "message", "messages"))
 	default:
 		return fmt.Sprintf("in use: %s alive, %d dead", plural(alive, "process", "processes"), dead)
 	}
@@ -292,6 +294,7 @@ type jsonSegment struct {
 	MaxObjects   int           `json:"max_objects"`
 	Free         int64         `json:"free"`
 	Stale        bool          `json:"stale"`
+	Queued       int           `json:"queued"`
 	Error        string        `json:"error,omitempty"`
 	Processes    []jsonProcess `json:"processes"`
 	Objects      []jsonObject  `json:"objects"`
@@ -410,6 +413,7 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 		MaxObjects:   si.MaxObjects,
 		Free:         si.Free,
 		Stale:        si.Stale,
+		Queued:       si.Queued,
 		Error:        errString(si.Err),
 		Processes:    []jsonProcess{},
 		Objects:      []jsonObject{},

@@ -21,7 +21,8 @@ var lsCmd = &command{
 
 List the processshared segments in /dev/shm: name, size, mode, owner,
 creator, the processes attached to each (alive or dead), whether it is
-stale (no live process uses it: "pshared rm --stale" would remove it), and
+stale (no live process uses it: "pshared rm --stale" would remove it; a
+segment whose queues hold messages is never stale, it is "kept"), and
 under each segment its objects with their state: a mutex free or held by
 a pid, alive or dead; a semaphore's free permits, waiters and holders; the
 waiters of a cond; whether a slot was written.

@@ -28,7 +28,9 @@ With --stale, remove every segment that no live process uses: every
 process in its table is dead (killed, crashed) or has detached. Segments
 in use are never removed: rm checks the process table, then looks in /proc
 for processes that have the segment open or mapped without being in the
-table yet, then checks the table again just before removing. PATTERNs
+table yet, then checks the table again just before removing. Segments
+whose queues hold messages are kept too, even with no process attached:
+the messages wait for a receiver (remove such a segment by NAME). PATTERNs
 (shell wildcards) restrict the sweep to the names they match. The names
 removed are printed, one a line.
 

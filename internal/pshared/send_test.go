@@ -111,3 +111,38 @@ func TestQueueInspectCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleKeepsQueued: a segment whose queue holds messages, with no
+// process attached, is not stale: ls says it is kept, rm --stale leaves it
+// and its messages alone. Once drained it is stale, and rm --stale removes
+// it.
+func TestStaleKeepsQueued(t *testing.T) {
+	name, env := segEnv(t)
+	dir := t.TempDir()
+	sh(t, dir, env, "pshared send Q a b").want(t, "send a b", exitOK, "^$")
+	r := sh(t, dir, nil, "pshared ls "+name)
+	r.want(t, "ls", exitOK, "")
+	if !strings.Contains(r.stdout, "kept: 2 messages queued, no live process") {
+		t.Errorf("ls of a segment holding 2 messages:\n%s", r.stdout)
+	}
+	r = sh(t, dir, nil, "pshared ls --json "+name)
+	var segs []struct {
+		Stale  bool `json:"stale"`
+		Queued int  `json:"queued"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &segs); err != nil || len(segs) != 1 || segs[0].Stale || segs[0].Queued != 2 {
+		t.Errorf("ls --json: %+v, %v; want one segment, not stale, 2 queued", segs, err)
+	}
+	sh(t, dir, nil, "pshared rm --stale "+name).want(t, "rm --stale of a segment holding messages", exitOK, "^$")
+	if r := sh(t, dir, env, "pshared recv -n 2 Q"); r.code != exitOK || r.stdout != "a\nb\n" {
+		t.Fatalf("recv after rm --stale: %d %q %q: the messages were lost", r.code, r.stdout, r.stderr)
+	}
+	r = sh(t, dir, nil, "pshared ls "+name)
+	if !strings.Contains(r.stdout, "stale: ") {
+		t.Errorf("ls of the drained segment, nobody attached:\n%s", r.stdout)
+	}
+	r = sh(t, dir, nil, "pshared rm --stale "+name)
+	if r.code != exitOK || strings.TrimSpace(r.stdout) != name {
+		t.Errorf("rm --stale of the drained segment: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
