@@ -102,8 +102,8 @@ func psSlotOneway(size int) func(ctx context.Context, cfg *config) result {
 
 func slotOnewayObjects(seg *ps.Segment, size int) (*ps.Slot, *ps.Semaphore, *ps.Semaphore, error) {
 	sl, err1 := ps.NewSlot(seg, "v", size)
-	empty, err2 := ps.NewSemaphore(seg, "empty", 1, 1)
-	full, err3 := ps.NewSemaphore(seg, "full", 0, 1)
+	empty, err2 := ps.NewCountingSemaphore(seg, "empty", 1, 1)
+	full, err3 := ps.NewCountingSemaphore(seg, "full", 0, 1)
 	return sl, empty, full, errors.Join(err1, err2, err3)
 }
 
