@@ -351,11 +351,29 @@ func (c *Cond) wait(ctx context.Context) (err error) {
 	if err == ErrClosed {
 		return err // the handle is gone, and its locks with it
 	}
-	if lerr := c.L.m.lock(context.Background()); lerr != nil && err == nil {
+	if lerr := c.relock(); lerr != nil && err == nil {
 		err = lerr
 	}
 	return err
 }
+
+// relock locks c.L again after a wait. A Signal usually comes from the
+// holder of c.L, who goes on to Wait or Unlock, so c.L is likely held for a
+// moment more: a waiter woken or spinning then finds it held, and a Lock's
+// few spins would send it to sleep in the kernel just before the Unlock.
+// relock first spins for relockSpins pauses (about a microsecond).
+func (c *Cond) relock() error {
+	m := &c.L.m
+	for range relockSpins {
+		if atomic.LoadUint32(m.word) == 0 && atomic.CompareAndSwapUint32(m.word, 0, m.id) { // step: mutex.lock.fast_cas
+			return m.acquired()
+		}
+		pause()
+	}
+	return m.lock(context.Background())
+}
+
+const relockSpins = 32
 
 // register counts the caller as a waiter, in state and in its record, and
 // returns the seq it registered at and whether it is the only waiter not

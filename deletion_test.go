@@ -362,6 +362,11 @@ func TestDeleteKinds(t *testing.T) {
 		"sem":   func() (dropper, error) { return ps.NewSemaphore(seg, "sem", 1, 0) },
 		"cond":  func() (dropper, error) { return ps.NewCond(seg, "cond", mu) },
 		"queue": func() (dropper, error) { return ps.NewQueue(seg, "queue", 4, 16) },
+		"csem":  func() (dropper, error) { return ps.NewCountingSemaphore(seg, "csem", 1, 0) },
+		"rw":    func() (dropper, error) { return ps.NewRWMutex(seg, "rw") },
+		"event": func() (dropper, error) { return ps.NewEvent(seg, "event", false) },
+		"wg":    func() (dropper, error) { return ps.NewWaitGroup(seg, "wg") },
+		"once":  func() (dropper, error) { return ps.NewOnce(seg, "once") },
 	}
 	for name, f := range mk {
 		first, err := f()
@@ -401,6 +406,47 @@ func TestDeleteKinds(t *testing.T) {
 	sem.Drop()
 	if err := sem.Acquire(context.Background(), 1); !errors.Is(err, ps.ErrClosed) {
 		t.Errorf("Semaphore.Acquire after Drop: %v", err)
+	}
+	cs, _ := ps.NewCountingSemaphore(seg, "csem", 1, 0)
+	cs.Drop()
+	if err := cs.Acquire(context.Background(), 1); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("counting Semaphore.Acquire after Drop: %v", err)
+	}
+	if err := cs.Release(1); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("counting Semaphore.Release after Drop: %v", err)
+	}
+	rw, _ := ps.NewRWMutex(seg, "rw")
+	rw.Drop()
+	if err := rw.RLockContext(context.Background()); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("RWMutex.RLockContext after Drop: %v", err)
+	}
+	if err := rw.LockContext(context.Background()); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("RWMutex.LockContext after Drop: %v", err)
+	}
+	for what, f := range map[string]func(){"RLock": rw.RLock, "RUnlock": rw.RUnlock, "Unlock": rw.Unlock} {
+		func() {
+			defer func() {
+				if err, _ := recover().(error); !errors.Is(err, ps.ErrClosed) {
+					t.Errorf("RWMutex.%s after Drop: panic %v, want one matching ErrClosed", what, err)
+				}
+			}()
+			f()
+		}()
+	}
+	ev, _ := ps.NewEvent(seg, "event", false)
+	ev.Drop()
+	if err := ev.WaitContext(context.Background()); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("Event.WaitContext after Drop: %v", err)
+	}
+	wg, _ := ps.NewWaitGroup(seg, "wg")
+	wg.Drop()
+	if err := wg.WaitContext(context.Background()); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("WaitGroup.WaitContext after Drop: %v", err)
+	}
+	o, _ := ps.NewOnce(seg, "once")
+	o.Drop()
+	if err := o.Do(func(bool) error { return nil }); !errors.Is(err, ps.ErrClosed) {
+		t.Errorf("Once.Do after Drop: %v", err)
 	}
 }
 

@@ -69,6 +69,7 @@ type Event struct {
 	word *uint32
 	l    *local
 	auto bool
+	off  uint64
 }
 
 // NewEvent finds the Event called name in s, creating it (not set) if it
@@ -83,7 +84,21 @@ func NewEvent(s *Segment, name string, autoReset bool) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Event{s: s, name: name, word: u32at(s.mem, off+evWord), l: s.local(off), auto: autoReset}, nil
+	return &Event{s: s, name: name, word: u32at(s.mem, off+evWord), l: s.local(off), auto: autoReset, off: off}, nil
+}
+
+// Drop releases this handle on e: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (e *Event) Drop() error {
+	if s := e.s; !s.drop {
+		e.s = s.dropped()
+		s.unpin(e.off)
+	}
+	return nil
 }
 
 // Name returns the Event's name in its segment.

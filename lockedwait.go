@@ -72,8 +72,19 @@ type lockedState struct {
 	kind string
 	base unsafe.Pointer
 	size uint64 // bytes of the object, which every offset it journals must lie in
+	off  uint64
 	lock *mutexCore
 	seq  *uint32
+}
+
+// drop is Drop for the object: every call enters o.s first, which the
+// closed stand-in refuses.
+func (o *lockedState) drop() error {
+	if s := o.s; !s.drop {
+		o.s = s.dropped()
+		s.unpin(o.off)
+	}
+	return nil
 }
 
 func newLockedState(s *Segment, off, size uint64, kind, name string) lockedState {
@@ -83,6 +94,7 @@ func newLockedState(s *Segment, off, size uint64, kind, name string) lockedState
 		kind: kind,
 		base: unsafe.Pointer(&s.mem[off]),
 		size: size,
+		off:  off,
 		lock: newMutexCore(s, off+lwLock, name),
 		seq:  u32at(s.mem, off+lwSeq),
 	}

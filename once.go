@@ -60,6 +60,14 @@ func NewOnce(s *Segment, name string) (*Once, error) {
 	return &Once{o: newLockedState(s, off, onceSize, "once", name)}, nil
 }
 
+// Drop releases this handle on o: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Drop is idempotent and returns nil.
+func (o *Once) Drop() error { return o.o.drop() }
+
 // Name returns the Once's name in its segment.
 func (o *Once) Name() string { return o.o.name }
 

@@ -177,6 +177,7 @@ type RWMutex struct {
 	l      *local // the writer's token and race address
 	rl     *local // the readers' race address
 	name   string
+	gone   [3]uint32 // what the fast paths' words point to after Drop
 }
 
 // NewRWMutex finds the RWMutex called name in s, creating it (unlocked) if
@@ -200,6 +201,33 @@ func NewRWMutex(s *Segment, name string) (*RWMutex, error) {
 		l: s.local(off), rl: s.local(off + rwFlags),
 		name: name,
 	}, nil
+}
+
+// Drop releases this handle on rw: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. Dropping a handle that holds rw
+// does not unlock it: its locks stay held by this Segment handle until its
+// Close. Drop is idempotent and returns nil.
+func (rw *RWMutex) Drop() error {
+	s := rw.s
+	if s.drop {
+		return nil
+	}
+	d := s.dropped()
+	// The fast paths run outside Segment.enter: point their words at
+	// words of this handle's that send them to the slow paths (a writer
+	// word that is never 0, a reader line that is never this handle's),
+	// which enter the closed stand-in and fail; never at the space a later
+	// object may reuse.
+	rw.gone = [3]uint32{^uint32(0), 0, 0}
+	rw.word, rw.owner, rw.count = &rw.gone[0], &rw.gone[1], &rw.gone[2]
+	rw.flags, rw.high = &rw.gone[1], &rw.gone[1]
+	rw.closed, rw.s = &d.closed, d
+	s.unpin(rw.off)
+	return nil
 }
 
 // Name returns the RWMutex's name in its segment.

@@ -84,6 +84,15 @@ func NewWaitGroup(s *Segment, name string) (*WaitGroup, error) {
 	}, nil
 }
 
+// Drop releases this handle on g: the segment may then reuse the space of
+// a deleted object (see Segment.Delete), which another handle on it does
+// not pin. Afterwards the handle's methods return ErrClosed, or panic with
+// an error matching ErrClosed, as after the segment's Close. Drop must be
+// the handle's last call: it must not run while a call on the handle, in
+// another goroutine, is in progress. The Adds of this process stay counted: they are
+// the process's, not the handle's. Drop is idempotent and returns nil.
+func (g *WaitGroup) Drop() error { return g.o.drop() }
+
 // Name returns the WaitGroup's name in its segment.
 func (g *WaitGroup) Name() string { return g.o.name }
 
