@@ -10,7 +10,8 @@ import (
 // Calls that walk shared memory (the directory, slots, byte regions, the
 // slow paths of the locks) run under guard, which turns that fault into an
 // error wrapping ErrTruncated instead of a crash. The single-instruction
-// fast paths (an uncontended Lock or Unlock, Array element access) are not
+// fast paths (an uncontended Lock or Unlock, an uncontended Semaphore
+// Acquire or Release, Array element access) are not
 // guarded, to keep them one load and one CAS; see the package's Caveats.
 // Anonymous segments are sealed against shrinking on Linux (memfd seals)
 // and cannot fault so there; macOS and FreeBSD have no seals.

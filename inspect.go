@@ -457,10 +457,17 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 		v := load64(mem, off+condState)
 		st.Cond = &CondState{Waiters: int(v >> 32 & condMax), Signals: int(v >> 48)}
 	case KindSemaphore:
+		v := load64(mem, off+semState)
 		sem := &SemaphoreState{
-			Value:   int(load32(mem, off+semValue) & semCount),
+			Value:   int(uint32(v) & semOwned),
 			Max:     int(load32(mem, off+semMax)),
-			Waiters: int(load32(mem, off+semValue) >> 31),
+			Waiters: int(uint32(v) >> 31),
+		}
+		if h := uint32(v >> 32); v&semTable == 0 && h != 0 {
+			// Holder mode: the holder holds every permit not available.
+			l := s.lookup(h)
+			n := int(load32(mem, off+semTotal)) - sem.Value
+			sem.Holders = append(sem.Holders, PermitHolder{PID: l.pid, PIDNamespace: l.pidns, Alive: l.alive, Count: n})
 		}
 		// Held entry i belongs to process table entry i.
 		for i := range min((size-semHeld)/8, s.lay.procCap) {
@@ -476,9 +483,9 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	case KindCountingSemaphore:
 		st.Semaphore = &SemaphoreState{
 			Counting: true,
-			Value:    int(load32(mem, off+semValue) & semCount),
+			Value:    int(load32(mem, off+semState+semLo) & semCount),
 			Max:      int(load32(mem, off+semMax)),
-			Waiters:  int(load32(mem, off+semValue) >> 31),
+			Waiters:  int(load32(mem, off+semState+semLo) >> 31),
 		}
 	case KindSlot:
 		g := load64(mem, off+slGen)

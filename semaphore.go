@@ -11,52 +11,122 @@ import (
 
 // Semaphore layout (accessed atomically only):
 //
-//	0    value    bits 0-30: permits available; bit 31 (semSleepers): a
+//	0    state    owned permits: a 64-bit word, value in its low half (at
+//	              offset semLo) and the holder in its high half, so
+//	              that one CAS changes both; counting permits: value only
+//	     value    bits 0-29 (owned; 0-30 counting): permits available;
+//	              bit 30 (semTable, owned): permits are held through the
+//	              held entries, not by the holder; bit 31 (semSleepers): a
 //	              process may be sleeping on the word, the futex word
 //	              sleepers wait on
-//	4    max      the largest value Release may reach; 0 for none
-//	8    (unused)
-//	12   jvalid   1 while the journal below describes an update in progress
-//	16   jslot    journal: the held entry being changed
-//	20   jid      journal: its previous identity
-//	24   jcount   journal: its previous count
-//	28   jvalue   journal: the previous value
-//	64   lock     a mutexCore serializing every change of value and held
+//	     holder   owned: the identity of the one process that holds every
+//	              permit not available, or 0 (see "Owned permits")
+//	8    max      the largest value Release may reach; 0 for none
+//	12   total    owned: the permits in existence (the initial value)
+//	16   jvalid   1 while the journal below describes an update in progress
+//	20   jslot    journal: the held entry being changed
+//	24   jid      journal: its previous identity
+//	28   jcount   journal: its previous count
+//	32   jvalue   journal: the previous value (update) or 0 (spill)
+//	36   jkind    journal: semJUpdate or semJSpill
+//	64   lock     a mutexCore serializing every change of the held entries
 //	128  held     one {identity, count uint32} entry per process-table slot: the
 //	              permits that slot's process acquired and has not released
 //
-// Why a lock and a journal: a process may die between taking permits and
-// recording that it holds them. Under the robust lock the two updates are
-// journaled; the next locker after a death sees the lock's owner-died state
-// and rolls the journaled update back, so value and held always agree. The
-// permits of a dead process (its held entry names an identity whose slot is dead or
-// reused) are returned to value by the next Acquire that finds too few.
-//
-// Permits a process acquired count against that process until it releases
-// them; a Release of more than the process holds is refused (ErrNotHeld),
-// so the permits in existence stay the total the semaphore was created
-// with.
-//
 // A counting semaphore (KindCountingSemaphore, NewCountingSemaphore) has
-// the value word and max only: no lock, no journal, no held entries. Its
-// permits belong to nobody, so a take and a post are one CAS each on value
-// (see "Counting permits" below), and nothing is returned on a death.
+// the value word and max only: no holder, lock, journal or held entries.
+// Its permits belong to nobody, so a take and a post are one CAS each on
+// value (see "Counting permits" below), and nothing is returned on a death.
 const (
-	semValue    = 0
-	semMax      = 4
+	semState    = 0
+	semMax      = 8
+	semTotal    = 12
 	semSleepers = 0x80000000
-	semCount    = 0x7fffffff
-	semJValid   = 12
-	semJSlot    = 16
-	semJID      = 20
-	semJCount   = 24
-	semJValue   = 28
+	semTable    = 0x40000000
+	semCount    = 0x7fffffff // counting permits' count bits
+	semOwned    = 0x3fffffff // owned permits' count bits
+	semJValid   = 16
+	semJSlot    = 20
+	semJID      = 24
+	semJCount   = 28
+	semJValue   = 32
+	semJKind    = 36
 	semLock     = 64
 	semHeld     = 128
+
+	semJUpdate = 0 // journal kind: update's entry and value
+	semJSpill  = 1 // journal kind: spill's entry (value unchanged)
 
 	semCountingSize = 64 // the size of a counting semaphore: value and max
 )
 
+// semLo is the offset of the low half of the 64-bit state word, the value
+// word, in the machine's byte order (the holder is the other half).
+var semLo = func() uint64 {
+	x := uint64(1)
+	if *(*byte)(unsafe.Pointer(&x)) == 1 {
+		return 0
+	}
+	return 4
+}()
+
+// Owned permits.
+//
+// A permit counts against the process that acquired it until it releases
+// it; the permits of a dead or closed process return to the semaphore. The
+// state is one 64-bit word, value (low half) and holder (high half), plus
+// the held entries, which the internal lock (a robust mutexCore) and the
+// journal keep consistent. There are two modes, told by value's semTable
+// bit:
+//
+//   - Holder mode (semTable clear). Every permit not available is held by
+//     holder, one process (0: none, and then every permit is available):
+//     its held count is total - value. The held entries all count 0.
+//     Acquire and Release by that process, or an Acquire when there is no
+//     holder, are one CAS each on the state word, with no lock and no
+//     journal, so a crash at any instant leaves the word exact: the
+//     permits of a dead holder are total - value, returned in one CAS.
+//   - Table mode (semTable set). Every permit not available is counted by
+//     a held entry (each names its process's identity), and the holder
+//     half is 0. Acquire and Release change value and an entry under the
+//     internal lock, journaled, and the state word changes only under the
+//     lock (but for semSleepers). The permits of a dead process are its
+//     entries' counts (reclaimDead).
+//
+// The transitions of the state word (S: semSleepers, T: semTable; n the
+// permits asked for, c the count, h the holder, me this process's
+// identity):
+//
+//	take      (c, h) → (c-n, me)            CAS, if !T, c ≥ n, h ∈ {0, me}
+//	                                        (osem.take.cas)
+//	give      (c, me) → (c+n, me or 0)      CAS, if !T and n ≤ total-c; the
+//	                                        holder is 0 once c+n = total;
+//	                                        clears S, and wakes all if it
+//	                                        was set (osem.give.cas)
+//	spill     (c, h) → (c, 0)|T             under the lock, when a process
+//	                                        other than a live h wants
+//	                                        permits: h's entry := (h,
+//	                                        total-c) first, journaled, then
+//	                                        the CAS (osem.spill.entry,
+//	                                        osem.spill.cas)
+//	reclaim   (c, h) → (total, 0)           CAS, h dead (osem.reclaim.holder)
+//	update    c → c'                        table mode, under the lock: the
+//	                                        entry and value, journaled
+//	                                        (osem.table.update)
+//	unspill   (total, 0)|T → (total, 0)     under the lock, once every
+//	                                        permit is available: the entries
+//	                                        all count 0 (osem.unspill)
+//	sleep     v → v|S                       a process about to sleep
+//
+// A crash in a spill, between its entry's store and its CAS, is rolled
+// back by the next locker (the journal, as for an update): T set means the
+// CAS happened and the entry stays; T clear means it did not, and the entry
+// is restored. T is set only by a spill, under the lock, so it tells the
+// two apart; in holder mode nothing else writes the entries.
+//
+// Identities never repeat (see Identity), so a holder that died is never
+// taken for its slot's next process. internal/model's OwnedModel explores
+// these transitions with kills at every step.
 // A Semaphore is a semaphore shared by processes. It comes in two kinds,
 // chosen at creation and recorded in the segment, so that opening it as the
 // other kind fails with ErrMismatch:
@@ -68,7 +138,10 @@ const (
 //     them return to the semaphore, so a killed job does not leak its
 //     slot. Release of permits the handle does not hold is an error
 //     (ErrNotHeld): the total is fixed at creation. pshared sem uses this
-//     kind.
+//     kind. While the permits in use are all held by one process, its
+//     Acquire and Release are one atomic operation each; once several
+//     processes hold permits, each call takes an internal lock, until
+//     every permit is back.
 //   - Counting permits (NewCountingSemaphore), a token semaphore in the
 //     style of POSIX sem_t or Python's multiprocessing.Semaphore: a permit
 //     is a token anyone may post (Release) and anyone may take (Acquire),
@@ -94,7 +167,8 @@ const (
 type Semaphore struct {
 	s        *Segment
 	name     string
-	value    *uint32
+	state    *uint64 // owned: the state word
+	value    *uint32 // its low half (owned), the value word (counting)
 	closed   *uint32 // &s.closed, for the counting fast paths
 	base     unsafe.Pointer
 	lock     *mutexCore // nil for counting permits
@@ -103,11 +177,13 @@ type Semaphore struct {
 	mine     uint64 // offset of this Segment's held entry
 	nheld    uint64
 	max      uint32
-	fast     uint32 // counting: the largest n the fast paths take, min(max, semCount)
+	total    uint32 // owned: the permits in existence
+	mask     uint32 // value's count bits: semOwned or semCount
+	fast     uint32 // the largest n the fast paths take: min(max, semCount) counting, total owned
 	counting bool
 	off      uint64
 	ref      objRef
-	dead     uint32 // what value points to after Drop (counting)
+	dead     uint64 // what state and value point to after Drop
 }
 
 // NewSemaphore finds the Semaphore of owned permits called name in s,
@@ -119,14 +195,22 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	if initial < 0 || max < 0 || initial > math.MaxInt32 || max != 0 && max != initial {
 		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d (owned permits: the maximum is 0 or the initial value)", name, initial, max)
 	}
+	if initial > semOwned {
+		return nil, fmt.Errorf("processshared: semaphore %q: initial value %d above %d, the most owned permits", name, initial, semOwned)
+	}
 	procCap := s.lay.procCap
 	size := semHeld + procCap*8
 	off, err := s.object(name, KindSemaphore, uint32(max), size, func(mem []byte) {
-		store32(mem, semValue, uint32(initial))
+		store64(mem, semState, uint64(initial)) // holder 0: every permit available
 		store32(mem, semMax, uint32(max))
+		store32(mem, semTotal, uint32(initial))
 	})
 	if err != nil {
 		return nil, err
+	}
+	total := load32(s.mem, off+semTotal)
+	if total > semOwned || max != 0 && total != uint32(max) {
+		return nil, fmt.Errorf("%w: semaphore %q has %d permits in all, max %d", ErrCorrupt, name, total, max)
 	}
 	procOff := s.lay.procOff
 	return &Semaphore{
@@ -134,7 +218,8 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		ref:    s.ref(off),
 		s:      s,
 		name:   name,
-		value:  u32at(s.mem, off+semValue),
+		state:  u64at(s.mem, off+semState),
+		value:  u32at(s.mem, off+semState+semLo),
 		closed: &s.closed,
 		base:   unsafe.Pointer(&s.mem[off]),
 		lock:   newMutexCore(s, off+semLock, name),
@@ -143,6 +228,9 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		mine:   semHeld + (s.slot-procOff)/procSlotSize*8,
 		nheld:  procCap,
 		max:    uint32(max),
+		total:  total,
+		mask:   semOwned,
+		fast:   total,
 	}, nil
 }
 
@@ -157,7 +245,7 @@ func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore
 		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d", name, initial, max)
 	}
 	off, err := s.object(name, KindCountingSemaphore, uint32(max), semCountingSize, func(mem []byte) {
-		store32(mem, semValue, uint32(initial))
+		store32(mem, semState+semLo, uint32(initial))
 		store32(mem, semMax, uint32(max))
 	})
 	if err != nil {
@@ -168,12 +256,13 @@ func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore
 		ref:      s.ref(off),
 		s:        s,
 		name:     name,
-		value:    u32at(s.mem, off+semValue),
+		value:    u32at(s.mem, off+semState+semLo),
 		closed:   &s.closed,
 		base:     unsafe.Pointer(&s.mem[off]),
 		l:        s.local(off),
 		id:       s.id,
 		max:      uint32(max),
+		mask:     semCount,
 		fast:     uint32(cmp.Or(max, semCount)),
 		counting: true,
 	}, nil
@@ -192,12 +281,12 @@ func (m *Semaphore) Counting() bool { return m.counting }
 func (m *Semaphore) Drop() error {
 	if s := m.s; !s.drop {
 		d := s.dropped()
-		// The counting fast paths run outside Segment.enter: point them
-		// at a word of this handle's (no permits: Acquire goes to its slow
-		// path, which finds the stand-in closed) and at the stand-in's
-		// closed flag (Release's post checks it), never at the space a
-		// later object may reuse.
-		m.value, m.closed = &m.dead, &d.closed
+		// The fast paths run outside Segment.enter: point them at a word
+		// of this handle's (no permits and no holder: Acquire goes to its
+		// slow path, which finds the stand-in closed, and so does an owned
+		// Release) and at the stand-in's closed flag (a counting Release's
+		// post checks it), never at the space a later object may reuse.
+		m.state, m.value, m.closed = &m.dead, (*uint32)(unsafe.Add(unsafe.Pointer(&m.dead), semLo)), &d.closed
 		m.s = d
 		s.unpin(m.off)
 	}
@@ -216,7 +305,7 @@ func (m *Semaphore) Value() int {
 		closedPanic("Value", "semaphore", m.name, m.s)
 	}
 	defer m.s.exit()
-	return int(atomic.LoadUint32(m.value) & semCount)
+	return int(atomic.LoadUint32(m.value) & m.mask)
 }
 
 // enter takes the internal lock, repairing the state if its last holder
@@ -225,18 +314,25 @@ func (m *Semaphore) enter() error {
 	if m.counting {
 		return nil
 	}
-	err := m.lock.lock(context.Background())
+	err := m.lock.lock(context.Background()) // step: osem.lock
 	if err != nil {
 		if _, dead := err.(*OwnerDeadError); !dead {
 			return err
 		}
 		if atomic.LoadUint32(m.w(semJValid)) != 0 {
+			// step: osem.replay
 			e := uint64(atomic.LoadUint32(m.w(semJSlot)))
-			if e >= semHeld && e < semHeld+m.nheld*8 {
+			restore := e >= semHeld && e < semHeld+m.nheld*8
+			if atomic.LoadUint32(m.w(semJKind)) == semJSpill {
+				// T set: the spill's CAS happened, and its entry stands.
+				restore = restore && atomic.LoadUint64(m.state)&semTable == 0
+			} else {
+				m.setCount(atomic.LoadUint32(m.w(semJValue)))
+			}
+			if restore {
 				atomic.StoreUint32(m.w(e), atomic.LoadUint32(m.w(semJID)))
 				atomic.StoreUint32(m.w(e+4), atomic.LoadUint32(m.w(semJCount)))
 			}
-			m.setCount(atomic.LoadUint32(m.w(semJValue)))
 			atomic.StoreUint32(m.w(semJValid), 0)
 		}
 		atomic.AndUint32(m.lock.flags, ^uint32(mutexInconsistent))
@@ -244,38 +340,51 @@ func (m *Semaphore) enter() error {
 	return nil
 }
 
-// leave releases the internal lock that enter took.
+// leave releases the internal lock that enter took, first leaving table
+// mode if every permit is available.
 func (m *Semaphore) leave() {
-	if !m.counting {
-		m.lock.unlock()
+	if m.counting {
+		return
 	}
+	for {
+		v := atomic.LoadUint64(m.state)
+		if v&semTable == 0 || uint32(v)&semOwned != m.total {
+			break
+		}
+		if atomic.CompareAndSwapUint64(m.state, v, v&^semTable) { // step: osem.unspill
+			break
+		}
+	}
+	m.lock.unlock() // step: osem.leave
 }
 
-// update sets value and the held entry e to (id, count), journaled. The
-// caller holds the internal lock, whose acquire and release order these
-// stores for the next holder, so all but value (read without the lock by
-// spinners and by the futex) are plain stores: a seq-cst store costs an
-// XCHG, and an update makes nine. A process killed half-way leaves its
-// stores visible once it is dead, which is when the journal is replayed.
+// update sets value and the held entry e to (id, count), journaled, in
+// table mode. The caller holds the internal lock, whose acquire and release
+// order these stores for the next holder, so all but value (read without
+// the lock by spinners and by the futex) are plain stores: a seq-cst store
+// costs an XCHG, and an update makes nine. A process killed half-way
+// leaves its stores visible once it is dead, which is when the journal is
+// replayed.
 func (m *Semaphore) update(value uint32, e uint64, id, count uint32) {
 	*m.w(semJSlot) = uint32(e)
 	*m.w(semJID) = *m.w(e)
 	*m.w(semJCount) = *m.w(e + 4)
-	*m.w(semJValue) = atomic.LoadUint32(m.value) & semCount
+	*m.w(semJValue) = atomic.LoadUint32(m.value) & semOwned
+	*m.w(semJKind) = semJUpdate
 	*m.w(semJValid) = 1
-	*m.w(e) = id
+	*m.w(e) = id // step: osem.table.update
 	*m.w(e + 4) = count
-	m.setCount(value)
-	*m.w(semJValid) = 0
+	m.setCount(value)   // step: osem.table.set
+	*m.w(semJValid) = 0 // step: osem.table.done
 }
 
-// setCount sets the permits available to c, keeping the sleepers bit, which
-// processes about to sleep set without the internal lock. The caller holds
-// the internal lock.
+// setCount sets the permits available to c in table mode, keeping the
+// sleepers bit, which processes about to sleep set without the internal
+// lock, and the table bit. The caller holds the internal lock.
 func (m *Semaphore) setCount(c uint32) {
 	for {
-		v := atomic.LoadUint32(m.value)
-		if atomic.CompareAndSwapUint32(m.value, v, v&semSleepers|c) {
+		v := atomic.LoadUint64(m.state)
+		if atomic.CompareAndSwapUint64(m.state, v, v&^semOwned|uint64(c&semOwned)) {
 			return
 		}
 	}
@@ -299,8 +408,55 @@ func (m *Semaphore) wakeSleepers() {
 	}
 }
 
+// takeFast is the take transition of owned permits (see "Owned
+// permits"): n permits in one CAS, if the state is in holder mode and this
+// process is the holder or there is none.
+func (m *Semaphore) takeFast(n uint32) bool {
+	for {
+		v := atomic.LoadUint64(m.state)
+		if v&semTable != 0 || uint32(v)&semOwned < n {
+			return false
+		}
+		if h := uint32(v >> 32); h != 0 && h != m.id {
+			return false
+		}
+		if atomic.CompareAndSwapUint64(m.state, v, uint64(m.id)<<32|uint64(uint32(v)-n)) { // step: osem.take.cas
+			return true
+		}
+	}
+}
+
+// giveFast is the give transition of owned permits: it returns n permits
+// this process holds in holder mode, in one CAS, waking the sleepers if
+// there are any. It reports false, having done nothing, if the state is in
+// table mode or this process holds fewer than n in holder mode.
+func (m *Semaphore) giveFast(n uint32) (bool, error) {
+	if raceEnabled {
+		raceReleaseMerge(m.l.race)
+	}
+	for {
+		v := atomic.LoadUint64(m.state)
+		c := uint32(v) & semOwned
+		if v&semTable != 0 || uint32(v>>32) != m.id || n > m.total-c {
+			return false, nil
+		}
+		nv := uint64(c + n)
+		if c+n != m.total {
+			nv |= uint64(m.id) << 32
+		}
+		if atomic.CompareAndSwapUint64(m.state, v, nv) { // step: osem.give.cas
+			if uint32(v)&semSleepers != 0 {
+				return true, m.wake()
+			}
+			return true, nil
+		}
+	}
+}
+
 // take takes n permits if there are enough, under the internal lock (for
-// counting permits, with a CAS).
+// counting permits, with a CAS). In holder mode, it spills the holder's
+// permits to its held entry if another process holds them, so that this
+// one can take from the rest.
 func (m *Semaphore) take(n uint32) bool {
 	if m.counting {
 		for {
@@ -313,18 +469,68 @@ func (m *Semaphore) take(n uint32) bool {
 			}
 		}
 	}
-	v := atomic.LoadUint32(m.value) & semCount
-	if v < n {
-		return false
+	for {
+		v := atomic.LoadUint64(m.state)
+		c := uint32(v) & semOwned
+		if c < n {
+			return false
+		}
+		if v&semTable != 0 {
+			held := m.held()
+			if c = atomic.LoadUint32(m.value) & semOwned; c < n {
+				return false // held returned no permits, and took none
+			}
+			m.update(c-n, m.mine, m.id, held+n)
+			return true
+		}
+		if m.takeFast(n) {
+			return true
+		}
+		if h := identity(v >> 32); h != 0 && h != m.id {
+			if !m.s.lookup(h).alive {
+				m.reclaimHolder(v)
+			} else {
+				m.spill(v)
+			}
+		}
 	}
-	held := m.held()
-	v = atomic.LoadUint32(m.value) & semCount
-	m.update(v-n, m.mine, m.id, held+n)
-	return true
 }
 
-// held returns the permits this process holds, first returning those of a
-// dead predecessor in its table slot. The caller holds the internal lock.
+// spill moves the permits of v's holder, another process, to its held
+// entry and sets table mode, if the state is still v (see "Owned
+// permits"). The caller holds the internal lock.
+func (m *Semaphore) spill(v uint64) {
+	h := identity(v >> 32)
+	off, _, ok := m.s.lay.slotOf(h)
+	if !ok {
+		m.reclaimHolder(v) // no such identity: a corrupt word
+		return
+	}
+	e := semHeld + (off-m.s.lay.procOff)/procSlotSize*8
+	*m.w(semJSlot) = uint32(e)
+	*m.w(semJID) = *m.w(e)
+	*m.w(semJCount) = *m.w(e + 4)
+	*m.w(semJValue) = 0
+	*m.w(semJKind) = semJSpill
+	*m.w(semJValid) = 1
+	*m.w(e) = h // step: osem.spill.entry
+	*m.w(e + 4) = m.total - uint32(v)&semOwned
+	if !atomic.CompareAndSwapUint64(m.state, v, uint64(uint32(v)|semTable)) { // step: osem.spill.cas
+		*m.w(e) = *m.w(semJID)
+		*m.w(e + 4) = *m.w(semJCount)
+	}
+	*m.w(semJValid) = 0 // step: osem.spill.done
+}
+
+// reclaimHolder returns the permits of v's holder, which is dead, if the
+// state is still v: in holder mode they are every permit not available.
+func (m *Semaphore) reclaimHolder(v uint64) {
+	atomic.CompareAndSwapUint64(m.state, v, uint64(uint32(v)&semSleepers|m.total)) // step: osem.reclaim.holder
+}
+
+// held returns the permits this process holds in table mode, first
+// returning those of a dead predecessor in its table slot. The caller
+// holds the internal lock.
 func (m *Semaphore) held() uint32 {
 	if atomic.LoadUint32(m.w(m.mine)) == m.id {
 		return atomic.LoadUint32(m.w(m.mine + 4))
@@ -337,19 +543,28 @@ func (m *Semaphore) held() uint32 {
 
 // reclaim returns the permits of held entry e to value. Its holder is dead.
 func (m *Semaphore) reclaim(e uint64) {
-	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(atomic.LoadUint32(m.w(e+4)))
-	if m.max != 0 && v > uint64(m.max) {
-		v = uint64(m.max)
-	}
-	m.update(uint32(min(v, math.MaxInt32)), e, 0, 0)
+	v := uint64(atomic.LoadUint32(m.value)&semOwned) + uint64(atomic.LoadUint32(m.w(e+4)))
+	m.update(uint32(min(v, uint64(m.total))), e, 0, 0) // step: osem.reclaim.entry
 }
 
 // reclaimDead returns the permits of dead holders to the value. The caller
 // holds the internal lock. (The deaths of live holders are watched by
-// watchOthers, as every other process's.)
+// watchOthers, as every other process's.) In holder mode there is one
+// holder to look up; in table mode, every entry that counts permits.
 func (m *Semaphore) reclaimDead() {
 	if m.counting {
 		return // nobody holds counting permits
+	}
+	for {
+		v := atomic.LoadUint64(m.state)
+		if v&semTable != 0 {
+			break
+		}
+		h := identity(v >> 32)
+		if h == 0 || h == m.id || m.s.lookup(h).alive {
+			return
+		}
+		m.reclaimHolder(v)
 	}
 	for i := range m.nheld {
 		e := semHeld + i*8
@@ -393,13 +608,26 @@ func (m *Semaphore) reclaimDead() {
 // done. On failure it returns ctx.Err() (or ErrClosed, or ErrDeleted when
 // it would wait on a semaphore that was deleted) and acquires nothing.
 // Permits are granted to whichever waiter finds them first, not in order
-// (see Semaphore). With counting permits, an Acquire that finds enough
-// takes them in one atomic operation, even if ctx is already done.
+// (see Semaphore). An Acquire that finds enough takes them in one atomic
+// operation (with owned permits, while no other process holds any; see
+// Semaphore), even if ctx is already done.
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
-	// Small enough to inline: a valid n is 1 to semCount, and at most max
-	// (m.fast is min(max, semCount), or semCount), so one unsigned
-	// comparison checks it.
-	if v := atomic.LoadUint32(m.value); m.counting && uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+	// A valid n is 1 to m.fast (min(max, semCount) or semCount counting,
+	// the total owned), so one unsigned comparison checks it.
+	if m.counting {
+		if v := atomic.LoadUint32(m.value); uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+			if raceEnabled {
+				raceAcquire(m.l.race)
+			}
+			return nil
+		}
+	} else if uint(n-1) < uint(m.fast) && m.takeFast(uint32(n)) {
+		if atomic.LoadUint32(m.closed) != 0 {
+			// The take ran outside Segment.enter, as a Close marked this
+			// identity dead: the permits are a dead holder's, and return
+			// as such (see "Owned permits").
+			return ErrClosed
+		}
 		if raceEnabled {
 			raceAcquire(m.l.race)
 		}
@@ -424,7 +652,7 @@ func (m *Semaphore) acquire(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) { // step: sem.acquire.spin
+	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&m.mask >= uint32(n) }) { // step: sem.acquire.spin
 		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil { // step: sem.acquire.try
 			return err
 		}
@@ -484,10 +712,10 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		m.leave()
 		poll := others
 		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
-		if v&semCount >= n {
+		if v&m.mask >= n {
 			continue
 		}
-		if c := v & semCount; c > 0 && m.l.could(c) { // step: sem.acquire.could
+		if c := v & m.mask; c > 0 && m.l.could(c) { // step: sem.acquire.could
 			// Too few for this Acquire, enough for another goroutine of
 			// this process that waits for the token: let it look. It
 			// registered its demand before it blocked on the token, so
@@ -514,7 +742,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		// Woken, but the permits may suit another goroutine of this
 		// process better (a smaller Acquire parked on the token): let it
 		// look first.
-		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) { // step: sem.acquire.load_woken, sem.acquire.could
+		if c := atomic.LoadUint32(m.value) & m.mask; c > 0 && c < n && m.l.could(c) { // step: sem.acquire.load_woken, sem.acquire.could
 			if done, err := m.yield(ctx, n, try, &have); done {
 				return err
 			}
@@ -584,8 +812,16 @@ func (m *Semaphore) TryAcquire(n int) bool {
 // call; with counting permits, an uncontended Release is one atomic
 // operation.
 func (m *Semaphore) Release(n int) error {
-	if m.counting && uint(n-1) < uint(m.fast) {
-		return m.post(n)
+	if uint(n-1) < uint(m.fast) {
+		if m.counting {
+			return m.post(n)
+		}
+		if ok, err := m.giveFast(uint32(n)); ok {
+			if err == nil && atomic.LoadUint32(m.closed) != 0 {
+				err = ErrClosed // released, or reclaimed as a dead holder's
+			}
+			return err
+		}
 	}
 	return m.release(n)
 }
@@ -605,12 +841,27 @@ func (m *Semaphore) release(n int) (err error) {
 	if err := m.enter(); err != nil { // step: sem.release.locked
 		return err
 	}
-	held := m.held()
+	var held uint32
+	if sv := atomic.LoadUint64(m.state); sv&semTable == 0 { // step: osem.release.check
+		// Holder mode: only this process can change its holding, and
+		// only a spill, under the lock, can move it to the table.
+		if uint32(sv>>32) == m.id {
+			held = m.total - uint32(sv)&semOwned
+		}
+		if held >= uint32(n) {
+			// Under the lock, no spill can come between.
+			_, err := m.giveFast(uint32(n))
+			m.leave()
+			return err
+		}
+	} else {
+		held = m.held()
+	}
 	if held < uint32(n) {
 		m.leave()
 		return fmt.Errorf("%w: Release(%d) on semaphore %q, of which this handle holds %d", ErrNotHeld, n, m.name, held)
 	}
-	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(n)
+	v := uint64(atomic.LoadUint32(m.value)&semOwned) + uint64(n)
 	if m.max != 0 && v > uint64(m.max) || v > math.MaxInt32 {
 		m.leave()
 		return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v-uint64(n), m.max, n)
