@@ -2,9 +2,11 @@
 // protocols: the Mutex (with the process-local token, owner-death wake-ups,
 // Close and the reuse of a dead process's slot), the Semaphore and the Cond
 // (see CondModel: one goroutine per process, its mutex abstracted to its
-// fast paths), the Queue, and the deletion of objects (ObjModel: handles
+// fast paths), the Queue, the deletion of objects (ObjModel: handles
 // that pin an object's extent, Delete, and the reuse of the extent by a
-// new object).
+// new object), and the bookkeeping of owned permits (OwnedModel: the
+// Semaphore's holder mode and table mode, with kills and Close at every
+// step).
 //
 // It is a separate model, not the code run under a scheduler: each protocol
 // is written again as a transition system whose steps are the code's shared
@@ -341,6 +343,23 @@
 //     a creator that died before its name was whole becomes dead, which
 //     the model does not have. The allocator's scan of the free table is
 //     one step (obj.alloc.check_pins) that picks the first unpinned word.
+//   - Owned permits (OwnedModel, "osem." labels): it checks the
+//     bookkeeping (conservation, what the state records for each process,
+//     refusals, the return of the dead's permits), not the sleeps: an
+//     Acquire that finds too few fails, as TryAcquire does. The sleeps and
+//     wake-ups are SemaphoreModel's. Its owned configuration has the
+//     locked Release (table mode: the value changes under the internal
+//     lock, then sem.release.clear_sleepers and wake); holder mode's
+//     Release, one CAS that adds the permits and clears the sleepers bit,
+//     then a wake if it was set, is the counting post that the Counting
+//     configuration checks; a holder-mode take changes neither the bit nor
+//     a sleeper's chance. No configuration runs both kinds of Release
+//     against one sleeper. A lookup of the holder is folded into the step
+//     that acts on it (osem.reclaim.holder, osem.spill.entry), and the
+//     reclaim's scan of the entries into the step that finds a dead one
+//     (osem.reclaim.entry). Its planted bugs, found with traces by
+//     TestOwnedBugs: BugSpillNoJournal, BugReplaySpill and
+//     BugReclaimTableOnly.
 
 // # Running
 //

@@ -13,7 +13,7 @@ import (
 // one for one: every model step of the protocol has a `// step: <label>`
 // comment in the root package's non-test .go files, and every such comment
 // names a model step.
-var checkedProtocols = []string{"mutex.", "token.", "wait.", "proc.", "sem.", "cond.", "queue.", "rw.", "lw.", "event.", "obj."}
+var checkedProtocols = []string{"mutex.", "token.", "wait.", "proc.", "sem.", "cond.", "queue.", "rw.", "lw.", "event.", "obj.", "osem."}
 
 // A gap is a label of a checked protocol that is on one side only, because
 // the model and the code differ there in behaviour, not in naming: a step
@@ -37,7 +37,7 @@ var knownGaps = map[string]gap{
 // modelSteps returns every code step of every model, without repeats.
 func modelSteps() []string {
 	var all []string
-	for _, s := range [][]string{(&MutexModel{}).Steps(), (&SemaphoreModel{}).Steps(), (&CondModel{}).Steps(), (&QueueModel{}).Steps(), (&RWModel{}).Steps(), (&LockedModel{}).Steps(), (&EventModel{}).Steps(), (&ObjModel{}).Steps()} {
+	for _, s := range [][]string{(&MutexModel{}).Steps(), (&SemaphoreModel{}).Steps(), (&CondModel{}).Steps(), (&QueueModel{}).Steps(), (&RWModel{}).Steps(), (&LockedModel{}).Steps(), (&EventModel{}).Steps(), (&ObjModel{}).Steps(), (&OwnedModel{}).Steps()} {
 		all = append(all, s...)
 	}
 	slices.Sort(all)
