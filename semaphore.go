@@ -124,6 +124,14 @@ var semLo = func() uint64 {
 // is restored. T is set only by a spill, under the lock, so it tells the
 // two apart; in holder mode nothing else writes the entries.
 //
+// The take and give CASes run outside Segment.enter and check no closed
+// flag: neither can succeed on Close's zero placeholder or on the word
+// Drop leaves (their expected words have a nonzero holder or count), and
+// one that succeeds as Close marks this identity dead is a call before the
+// Close, whose permits then return as a dead holder's. Acquire and Release
+// make the likeliest one (nobody holding; this process holding exactly n)
+// without loading the word first, as the Mutex's Lock CASes from 0.
+//
 // Identities never repeat (see Identity), so a holder that died is never
 // taken for its slot's next process. internal/model's OwnedModel explores
 // these transitions with kills at every step.
@@ -180,6 +188,9 @@ type Semaphore struct {
 	total    uint32 // owned: the permits in existence
 	mask     uint32 // value's count bits: semOwned or semCount
 	fast     uint32 // the largest n the fast paths take: min(max, semCount) counting, total owned
+	ofast    uint   // owned: the total; counting: 0 (for Acquire's and Release's first CAS)
+	free     uint64 // owned: the state word with every permit available
+	me64     uint64 // owned: free with this process as the holder; less n, this process holding n
 	counting bool
 	off      uint64
 	ref      objRef
@@ -231,6 +242,9 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		total:  total,
 		mask:   semOwned,
 		fast:   total,
+		ofast:  uint(total),
+		free:   uint64(total),
+		me64:   uint64(s.id)<<32 | uint64(total),
 	}, nil
 }
 
@@ -411,7 +425,17 @@ func (m *Semaphore) wakeSleepers() {
 // takeFast is the take transition of owned permits (see "Owned
 // permits"): n permits in one CAS, if the state is in holder mode and this
 // process is the holder or there is none.
+//
+// Its first CAS is from the state in which every permit is available, not
+// from a loaded one, as the Mutex's Lock is from 0: a load before the CAS
+// costs about as much as the CAS on this path. A CAS that fails changes
+// nothing, and the loop below starts from the word.
 func (m *Semaphore) takeFast(n uint32) bool {
+	return atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) || m.takeLoop(n) // step: osem.take.cas
+}
+
+// takeLoop is takeFast from the word as loaded.
+func (m *Semaphore) takeLoop(n uint32) bool {
 	for {
 		v := atomic.LoadUint64(m.state)
 		if v&semTable != 0 || uint32(v)&semOwned < n {
@@ -430,10 +454,21 @@ func (m *Semaphore) takeFast(n uint32) bool {
 // this process holds in holder mode, in one CAS, waking the sleepers if
 // there are any. It reports false, having done nothing, if the state is in
 // table mode or this process holds fewer than n in holder mode.
+//
+// Like takeFast, it first tries the likeliest state without loading the
+// word: this process holding exactly n, and no sleepers.
 func (m *Semaphore) giveFast(n uint32) (bool, error) {
 	if raceEnabled {
 		raceReleaseMerge(m.l.race)
 	}
+	if atomic.CompareAndSwapUint64(m.state, m.me64-uint64(n), m.free) { // step: osem.give.cas
+		return true, nil
+	}
+	return m.giveLoop(n)
+}
+
+// giveLoop is giveFast from the word as loaded.
+func (m *Semaphore) giveLoop(n uint32) (bool, error) {
 	for {
 		v := atomic.LoadUint64(m.state)
 		c := uint32(v) & semOwned
@@ -612,22 +647,19 @@ func (m *Semaphore) reclaimDead() {
 // operation (with owned permits, while no other process holds any; see
 // Semaphore), even if ctx is already done.
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
-	// A valid n is 1 to m.fast (min(max, semCount) or semCount counting,
-	// the total owned), so one unsigned comparison checks it.
-	if m.counting {
-		if v := atomic.LoadUint32(m.value); uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+	// A valid n is 1 to m.fast (min(max, semCount) counting, the total
+	// owned), so one unsigned comparison checks it; m.ofast is m.fast for
+	// owned permits and 0 for counting ones, so that the same comparison
+	// tells the kinds apart.
+	if uint(n-1) < m.ofast {
+		// takeFast, with its first CAS (see there) written out here.
+		if atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) || m.takeLoop(uint32(n)) { // step: osem.take.cas
 			if raceEnabled {
 				raceAcquire(m.l.race)
 			}
 			return nil
 		}
-	} else if uint(n-1) < uint(m.fast) && m.takeFast(uint32(n)) {
-		if atomic.LoadUint32(m.closed) != 0 {
-			// The take ran outside Segment.enter, as a Close marked this
-			// identity dead: the permits are a dead holder's, and return
-			// as such (see "Owned permits").
-			return ErrClosed
-		}
+	} else if v := atomic.LoadUint32(m.value); m.counting && uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
 		if raceEnabled {
 			raceAcquire(m.l.race)
 		}
@@ -812,16 +844,19 @@ func (m *Semaphore) TryAcquire(n int) bool {
 // call; with counting permits, an uncontended Release is one atomic
 // operation.
 func (m *Semaphore) Release(n int) error {
-	if uint(n-1) < uint(m.fast) {
-		if m.counting {
-			return m.post(n)
+	if uint(n-1) < m.ofast { // owned (see Acquire)
+		if raceEnabled {
+			raceReleaseMerge(m.l.race)
 		}
-		if ok, err := m.giveFast(uint32(n)); ok {
-			if err == nil && atomic.LoadUint32(m.closed) != 0 {
-				err = ErrClosed // released, or reclaimed as a dead holder's
-			}
+		// giveFast, with its first CAS written out here.
+		if atomic.CompareAndSwapUint64(m.state, m.me64-uint64(n), m.free) { // step: osem.give.cas
+			return nil
+		}
+		if ok, err := m.giveLoop(uint32(n)); ok {
 			return err
 		}
+	} else if m.counting && uint(n-1) < uint(m.fast) {
+		return m.post(n)
 	}
 	return m.release(n)
 }

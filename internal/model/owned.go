@@ -13,7 +13,7 @@ import (
 // next locker replays the journal. A Close comes between calls or in a
 // fast path (it waits for the locked parts, inside Segment.enter, to
 // leave): the identity is then dead to the others, and the goroutine's
-// fast paths may still make their CAS, reporting ErrClosed.
+// fast paths may still make their CAS, as calls made before the Close.
 //
 // It does not model the sleeps: an Acquire that finds too few fails, as
 // TryAcquire does. The sleep and wake protocol on the value word is
@@ -271,11 +271,11 @@ func (m *OwnedModel) thread(s *OwnedState, p int, e *emitter[OwnedState]) {
 				ns.P[q].deadAt &^= 1 << p // a take after the reclaimer's look
 			}
 			m.finish(&ns, p)
-			add("osem.take.cas", "took, as a closed identity: ErrClosed")
+			add("osem.take.cas", "took, as a closed identity")
 		case op.Kind == ORelease && !s.table && s.holder == me && op.N <= total-s.count:
 			give()
 			m.finish(&ns, p)
-			add("osem.give.cas", "released, as a closed identity: ErrClosed")
+			add("osem.give.cas", "released, as a closed identity")
 		default:
 			m.finish(&ns, p)
 			label := "osem.take.cas"
