@@ -263,16 +263,20 @@ func (m *OwnedModel) thread(s *OwnedState, p int, e *emitter[OwnedState]) {
 		}
 		ns.g[p] -= op.N
 	}
+	// The conditions of the take and give CASes (osem.take.cas,
+	// osem.give.cas), wherever they are made.
+	canTake := !s.table && s.count >= op.N && (s.holder == 0 || s.holder == me)
+	canGive := !s.table && s.holder == me && op.N <= total-s.count
 	if th.closed { // at owStart: only the fast paths, then ErrClosed
 		switch {
-		case op.Kind == OAcquire && !s.table && s.count >= op.N && (s.holder == 0 || s.holder == me):
+		case op.Kind == OAcquire && canTake:
 			take()
 			for q := range m.nproc {
 				ns.P[q].deadAt &^= 1 << p // a take after the reclaimer's look
 			}
 			m.finish(&ns, p)
 			add("osem.take.cas", "took, as a closed identity")
-		case op.Kind == ORelease && !s.table && s.holder == me && op.N <= total-s.count:
+		case op.Kind == ORelease && canGive:
 			give()
 			m.finish(&ns, p)
 			add("osem.give.cas", "released, as a closed identity")
@@ -290,7 +294,7 @@ func (m *OwnedModel) thread(s *OwnedState, p int, e *emitter[OwnedState]) {
 	case owStart:
 		switch op.Kind {
 		case OAcquire:
-			if !s.table && s.count >= op.N && (s.holder == 0 || s.holder == me) {
+			if canTake {
 				take()
 				m.finish(&ns, p)
 				add("osem.take.cas", "took")
@@ -299,7 +303,7 @@ func (m *OwnedModel) thread(s *OwnedState, p int, e *emitter[OwnedState]) {
 			nt.pc = owLock
 			add("osem.take.cas", "fast path fails")
 		case ORelease:
-			if !s.table && s.holder == me && op.N <= total-s.count {
+			if canGive {
 				give()
 				m.finish(&ns, p)
 				add("osem.give.cas", "released")
