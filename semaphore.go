@@ -188,7 +188,6 @@ type Semaphore struct {
 	total    uint32 // owned: the permits in existence
 	mask     uint32 // value's count bits: semOwned or semCount
 	fast     uint32 // the largest n the fast paths take: min(max, semCount) counting, total owned
-	ofast    uint   // owned: the total; counting: 0 (for Acquire's and Release's first CAS)
 	free     uint64 // owned: the state word with every permit available
 	me64     uint64 // owned: free with this process as the holder; less n, this process holding n
 	counting bool
@@ -242,7 +241,6 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		total:  total,
 		mask:   semOwned,
 		fast:   total,
-		ofast:  uint(total),
 		free:   uint64(total),
 		me64:   uint64(s.id)<<32 | uint64(total),
 	}, nil
@@ -648,18 +646,15 @@ func (m *Semaphore) reclaimDead() {
 // Semaphore), even if ctx is already done.
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 	// A valid n is 1 to m.fast (min(max, semCount) counting, the total
-	// owned), so one unsigned comparison checks it; m.ofast is m.fast for
-	// owned permits and 0 for counting ones, so that the same comparison
-	// tells the kinds apart.
-	if uint(n-1) < m.ofast {
-		// takeFast, with its first CAS (see there) written out here.
-		if atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) || m.takeLoop(uint32(n)) { // step: osem.take.cas
+	// owned), so one unsigned comparison checks it.
+	if !m.counting {
+		if uint(n-1) < uint(m.fast) && m.takeFast(uint32(n)) {
 			if raceEnabled {
 				raceAcquire(m.l.race)
 			}
 			return nil
 		}
-	} else if v := atomic.LoadUint32(m.value); m.counting && uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+	} else if v := atomic.LoadUint32(m.value); uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
 		if raceEnabled {
 			raceAcquire(m.l.race)
 		}
@@ -844,19 +839,20 @@ func (m *Semaphore) TryAcquire(n int) bool {
 // call; with counting permits, an uncontended Release is one atomic
 // operation.
 func (m *Semaphore) Release(n int) error {
-	if uint(n-1) < m.ofast { // owned (see Acquire)
+	if uint(n-1) < uint(m.fast) {
+		if m.counting {
+			return m.post(n)
+		}
+		// giveFast, written out: it is too large to be inlined.
 		if raceEnabled {
 			raceReleaseMerge(m.l.race)
 		}
-		// giveFast, with its first CAS written out here.
 		if atomic.CompareAndSwapUint64(m.state, m.me64-uint64(n), m.free) { // step: osem.give.cas
 			return nil
 		}
 		if ok, err := m.giveLoop(uint32(n)); ok {
 			return err
 		}
-	} else if m.counting && uint(n-1) < uint(m.fast) {
-		return m.post(n)
 	}
 	return m.release(n)
 }
