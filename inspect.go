@@ -459,7 +459,7 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 	case KindSemaphore:
 		v := load64(mem, off+semState)
 		sem := &SemaphoreState{
-			Value:   int(uint32(v) & semOwned),
+			Value:   int(uint32(v) & semCount),
 			Max:     int(load32(mem, off+semMax)),
 			Waiters: int(uint32(v) >> 31),
 		}

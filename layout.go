@@ -38,7 +38,7 @@ import (
 // mapping's length before use: other processes may have written anything.
 const (
 	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
-	layoutVersion = 5                  // 2: identities are slot+generation, not thread ids; 3: hashed directory; 4: deletion (entry generations, extent headers, free table), Cond records interleaved by cache line, Slot buffer flags; 5: Semaphore state word (owned permits' holder), max at 8
+	layoutVersion = 6                  // 2: identities are slot+generation, not thread ids; 3: hashed directory; 4: deletion (entry generations, extent headers, free table), Cond records interleaved by cache line, Slot buffer flags; 5: Semaphore state word (owned permits' holder), max at 8; 6: counting Semaphore value has semLive
 	hdrSize       = 256
 
 	offMagic        = 0

@@ -14,11 +14,11 @@ import (
 //	0    state    owned permits: a 64-bit word, value in its low half (at
 //	              offset semLo) and the holder in its high half, so
 //	              that one CAS changes both; counting permits: value only
-//	     value    bits 0-29 (owned; 0-30 counting): permits available;
-//	              bit 30 (semTable, owned): permits are held through the
-//	              held entries, not by the holder; bit 31 (semSleepers): a
-//	              process may be sleeping on the word, the futex word
-//	              sleepers wait on
+//	     value    bits 0-29: permits available; bit 30 (semTable, owned):
+//	              permits are held through the held entries, not by the
+//	              holder; (semLive, counting): always set; bit 31
+//	              (semSleepers): a process may be sleeping on the word, the
+//	              futex word sleepers wait on
 //	     holder   owned: the identity of the one process that holds every
 //	              permit not available, or 0 (see "Owned permits")
 //	8    max      the largest value Release may reach; 0 for none
@@ -43,8 +43,8 @@ const (
 	semTotal    = 12
 	semSleepers = 0x80000000
 	semTable    = 0x40000000
-	semCount    = 0x7fffffff // counting permits' count bits
-	semOwned    = 0x3fffffff // owned permits' count bits
+	semLive     = 0x40000000 // counting permits: set in every value word
+	semCount    = 0x3fffffff // the count bits
 	semJValid   = 16
 	semJSlot    = 20
 	semJID      = 24
@@ -177,7 +177,6 @@ type Semaphore struct {
 	name     string
 	state    *uint64 // owned: the state word
 	value    *uint32 // its low half (owned), the value word (counting)
-	closed   *uint32 // &s.closed, for the counting fast paths
 	base     unsafe.Pointer
 	lock     *mutexCore // nil for counting permits
 	l        *local
@@ -186,7 +185,6 @@ type Semaphore struct {
 	nheld    uint64
 	max      uint32
 	total    uint32 // owned: the permits in existence
-	mask     uint32 // value's count bits: semOwned or semCount
 	fast     uint32 // the largest n the fast paths take: min(max, semCount) counting, total owned
 	free     uint64 // owned: the state word with every permit available
 	me64     uint64 // owned: free with this process as the holder; less n, this process holding n
@@ -205,8 +203,8 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 	if initial < 0 || max < 0 || initial > math.MaxInt32 || max != 0 && max != initial {
 		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d (owned permits: the maximum is 0 or the initial value)", name, initial, max)
 	}
-	if initial > semOwned {
-		return nil, fmt.Errorf("processshared: semaphore %q: initial value %d above %d, the most owned permits", name, initial, semOwned)
+	if initial > semCount {
+		return nil, fmt.Errorf("processshared: semaphore %q: initial value %d above %d, the most owned permits", name, initial, semCount)
 	}
 	procCap := s.lay.procCap
 	size := semHeld + procCap*8
@@ -219,31 +217,30 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 		return nil, err
 	}
 	total := load32(s.mem, off+semTotal)
-	if total > semOwned || max != 0 && total != uint32(max) {
+	if total > semCount || max != 0 && total != uint32(max) {
 		return nil, fmt.Errorf("%w: semaphore %q has %d permits in all, max %d", ErrCorrupt, name, total, max)
 	}
 	procOff := s.lay.procOff
-	return &Semaphore{
-		off:    off,
-		ref:    s.ref(off),
-		s:      s,
-		name:   name,
-		state:  u64at(s.mem, off+semState),
-		value:  u32at(s.mem, off+semState+semLo),
-		closed: &s.closed,
-		base:   unsafe.Pointer(&s.mem[off]),
-		lock:   newMutexCore(s, off+semLock, name),
-		l:      s.local(off),
-		id:     s.id,
-		mine:   semHeld + (s.slot-procOff)/procSlotSize*8,
-		nheld:  procCap,
-		max:    uint32(max),
-		total:  total,
-		mask:   semOwned,
-		fast:   total,
-		free:   uint64(total),
-		me64:   uint64(s.id)<<32 | uint64(total),
-	}, nil
+	m := &Semaphore{
+		off:   off,
+		ref:   s.ref(off),
+		s:     s,
+		name:  name,
+		state: u64at(s.mem, off+semState),
+		value: u32at(s.mem, off+semState+semLo),
+		base:  unsafe.Pointer(&s.mem[off]),
+		lock:  newMutexCore(s, off+semLock, name),
+		l:     s.local(off),
+		id:    s.id,
+		mine:  semHeld + (s.slot-procOff)/procSlotSize*8,
+		nheld: procCap,
+		max:   uint32(max),
+		total: total,
+		fast:  total,
+		free:  uint64(total),
+		me64:  uint64(s.id)<<32 | uint64(total),
+	}
+	return m, nil
 }
 
 // NewCountingSemaphore finds the Semaphore of counting permits called name
@@ -253,11 +250,11 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 // created by NewCountingSemaphore with the same max; one created by
 // NewSemaphore gives ErrMismatch.
 func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error) {
-	if initial < 0 || max < 0 || initial > math.MaxInt32 || max > math.MaxInt32 || max != 0 && initial > max {
-		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d", name, initial, max)
+	if initial < 0 || max < 0 || initial > semCount || max > semCount || max != 0 && initial > max {
+		return nil, fmt.Errorf("processshared: semaphore %q: bad initial value %d or maximum %d (at most %d)", name, initial, max, semCount)
 	}
 	off, err := s.object(name, KindCountingSemaphore, uint32(max), semCountingSize, func(mem []byte) {
-		store32(mem, semState+semLo, uint32(initial))
+		store32(mem, semState+semLo, uint32(initial)|semLive)
 		store32(mem, semMax, uint32(max))
 	})
 	if err != nil {
@@ -269,12 +266,10 @@ func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore
 		s:        s,
 		name:     name,
 		value:    u32at(s.mem, off+semState+semLo),
-		closed:   &s.closed,
 		base:     unsafe.Pointer(&s.mem[off]),
 		l:        s.local(off),
 		id:       s.id,
 		max:      uint32(max),
-		mask:     semCount,
 		fast:     uint32(cmp.Or(max, semCount)),
 		counting: true,
 	}, nil
@@ -294,11 +289,11 @@ func (m *Semaphore) Drop() error {
 	if s := m.s; !s.drop {
 		d := s.dropped()
 		// The fast paths run outside Segment.enter: point them at a word
-		// of this handle's (no permits and no holder: Acquire goes to its
-		// slow path, which finds the stand-in closed, and so does an owned
-		// Release) and at the stand-in's closed flag (a counting Release's
-		// post checks it), never at the space a later object may reuse.
-		m.state, m.value, m.closed = &m.dead, (*uint32)(unsafe.Add(unsafe.Pointer(&m.dead), semLo)), &d.closed
+		// of this handle's, never at the space a later object may reuse.
+		// It is 0: no permits, no holder and no semLive, so every fast
+		// path fails and goes to its slow path, which finds the stand-in
+		// closed.
+		m.state, m.value = &m.dead, (*uint32)(unsafe.Add(unsafe.Pointer(&m.dead), semLo))
 		m.s = d
 		s.unpin(m.off)
 	}
@@ -317,7 +312,7 @@ func (m *Semaphore) Value() int {
 		closedPanic("Value", "semaphore", m.name, m.s)
 	}
 	defer m.s.exit()
-	return int(atomic.LoadUint32(m.value) & m.mask)
+	return int(atomic.LoadUint32(m.value) & semCount)
 }
 
 // enter takes the internal lock, repairing the state if its last holder
@@ -360,7 +355,7 @@ func (m *Semaphore) leave() {
 	}
 	for {
 		v := atomic.LoadUint64(m.state)
-		if v&semTable == 0 || uint32(v)&semOwned != m.total {
+		if v&semTable == 0 || uint32(v)&semCount != m.total {
 			break
 		}
 		if atomic.CompareAndSwapUint64(m.state, v, v&^semTable) { // step: osem.unspill
@@ -381,7 +376,7 @@ func (m *Semaphore) update(value uint32, e uint64, id, count uint32) {
 	*m.w(semJSlot) = uint32(e)
 	*m.w(semJID) = *m.w(e)
 	*m.w(semJCount) = *m.w(e + 4)
-	*m.w(semJValue) = atomic.LoadUint32(m.value) & semOwned
+	*m.w(semJValue) = atomic.LoadUint32(m.value) & semCount
 	*m.w(semJKind) = semJUpdate
 	*m.w(semJValid) = 1
 	*m.w(e) = id // step: osem.table.update
@@ -396,7 +391,7 @@ func (m *Semaphore) update(value uint32, e uint64, id, count uint32) {
 func (m *Semaphore) setCount(c uint32) {
 	for {
 		v := atomic.LoadUint64(m.state)
-		if atomic.CompareAndSwapUint64(m.state, v, v&^semOwned|uint64(c&semOwned)) {
+		if atomic.CompareAndSwapUint64(m.state, v, v&^semCount|uint64(c&semCount)) {
 			return
 		}
 	}
@@ -432,11 +427,29 @@ func (m *Semaphore) takeFast(n uint32) bool {
 	return atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) || m.takeLoop(n) // step: osem.take.cas
 }
 
+// takeQuick is the take of Acquire's fast path, from the word as loaded:
+// for owned permits, takeLoop; for counting permits, a CAS while there
+// are enough (the fast path's, sem.acquire.fast_cas, again).
+func (m *Semaphore) takeQuick(n uint32) bool {
+	if !m.counting {
+		return m.takeFast(n)
+	}
+	for {
+		v := atomic.LoadUint32(m.value)
+		if v&semCount < n {
+			return false
+		}
+		if atomic.CompareAndSwapUint32(m.value, v, v-n) { // step: sem.acquire.fast_cas
+			return true
+		}
+	}
+}
+
 // takeLoop is takeFast from the word as loaded.
 func (m *Semaphore) takeLoop(n uint32) bool {
 	for {
 		v := atomic.LoadUint64(m.state)
-		if v&semTable != 0 || uint32(v)&semOwned < n {
+		if v&semTable != 0 || uint32(v)&semCount < n {
 			return false
 		}
 		if h := uint32(v >> 32); h != 0 && h != m.id {
@@ -456,9 +469,6 @@ func (m *Semaphore) takeLoop(n uint32) bool {
 // Like takeFast, it first tries the likeliest state without loading the
 // word: this process holding exactly n, and no sleepers.
 func (m *Semaphore) giveFast(n uint32) (bool, error) {
-	if raceEnabled {
-		raceReleaseMerge(m.l.race)
-	}
 	if atomic.CompareAndSwapUint64(m.state, m.me64-uint64(n), m.free) { // step: osem.give.cas
 		return true, nil
 	}
@@ -469,7 +479,7 @@ func (m *Semaphore) giveFast(n uint32) (bool, error) {
 func (m *Semaphore) giveLoop(n uint32) (bool, error) {
 	for {
 		v := atomic.LoadUint64(m.state)
-		c := uint32(v) & semOwned
+		c := uint32(v) & semCount
 		if v&semTable != 0 || uint32(v>>32) != m.id || n > m.total-c {
 			return false, nil
 		}
@@ -479,7 +489,11 @@ func (m *Semaphore) giveLoop(n uint32) (bool, error) {
 		}
 		if atomic.CompareAndSwapUint64(m.state, v, nv) { // step: osem.give.cas
 			if uint32(v)&semSleepers != 0 {
-				return true, m.wake()
+				// Outside Segment.enter, and even if the segment is closed:
+				// the address stays mapped while m is reachable, to the
+				// segment or to Close's placeholder (where a wake finds
+				// nobody).
+				wakeAll(m.value) // step: sem.release.wake
 			}
 			return true, nil
 		}
@@ -504,13 +518,13 @@ func (m *Semaphore) take(n uint32) bool {
 	}
 	for {
 		v := atomic.LoadUint64(m.state)
-		c := uint32(v) & semOwned
+		c := uint32(v) & semCount
 		if c < n {
 			return false
 		}
 		if v&semTable != 0 {
 			held := m.held()
-			if c = atomic.LoadUint32(m.value) & semOwned; c < n {
+			if c = atomic.LoadUint32(m.value) & semCount; c < n {
 				return false // held returned no permits, and took none
 			}
 			m.update(c-n, m.mine, m.id, held+n)
@@ -547,7 +561,7 @@ func (m *Semaphore) spill(v uint64) {
 	*m.w(semJKind) = semJSpill
 	*m.w(semJValid) = 1
 	*m.w(e) = h // step: osem.spill.entry
-	*m.w(e + 4) = m.total - uint32(v)&semOwned
+	*m.w(e + 4) = m.total - uint32(v)&semCount
 	if !atomic.CompareAndSwapUint64(m.state, v, uint64(uint32(v)|semTable)) { // step: osem.spill.cas
 		*m.w(e) = *m.w(semJID)
 		*m.w(e + 4) = *m.w(semJCount)
@@ -576,7 +590,7 @@ func (m *Semaphore) held() uint32 {
 
 // reclaim returns the permits of held entry e to value. Its holder is dead.
 func (m *Semaphore) reclaim(e uint64) {
-	v := uint64(atomic.LoadUint32(m.value)&semOwned) + uint64(atomic.LoadUint32(m.w(e+4)))
+	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(atomic.LoadUint32(m.w(e+4)))
 	m.update(uint32(min(v, uint64(m.total))), e, 0, 0) // step: osem.reclaim.entry
 }
 
@@ -612,12 +626,14 @@ func (m *Semaphore) reclaimDead() {
 
 // Counting permits.
 //
-// The value word is the whole state: bits 0-30 the permits available, bit
-// 31 (semSleepers) a process may sleep on the word. Its transitions:
+// The value word is the whole state: bits 0-29 the permits available, bit
+// 30 (semLive) always set, bit 31 (semSleepers) a process may sleep on the
+// word. Its transitions:
 //
 //	take    v → v-n      CAS, if v's count ≥ n (sleepers bit kept)
-//	post    v → (v+n)&^S CAS (count+n within max); if v had S, wake all
-//	                     sleepers on the word (sem.release.wake)
+//	post    v → (v+n)&^S CAS, if v has semLive and count+n is within max;
+//	                     if v had S, wake all sleepers on the word
+//	                     (sem.release.wake)
 //	sleep   v → v|S      CAS by a process about to sleep, then
 //	                     futex_waitv(value, v|S) as for owned permits
 //
@@ -632,10 +648,20 @@ func (m *Semaphore) reclaimDead() {
 //
 // The fast paths do not enter the segment (see Segment.enter and Mutex's
 // fast paths): a Close may replace the mapping by its zero placeholder at
-// any instant. A take cannot succeed there (it finds 0 permits), so a
-// successful take was a real one. A post can (0 → n), so Release checks
-// closed before and after its CAS; seen closed after, it reports ErrClosed,
-// and the permits may or may not have been posted.
+// any instant. Neither CAS can succeed there, nor on the word Drop leaves:
+// a take finds 0 permits, and a post finds no semLive (which is what the
+// bit is for), so a successful CAS is a real one, made before the Close.
+// The fast paths thus check no closed flag, and each is one load and one
+// CAS, as sem_wait's and sem_post's.
+//
+// Release's fast path posts only if no sleepers bit is set: a post that
+// clears it must wake, and does so inside Segment.enter (post), so that it
+// comes wholly before a Close of its handle or not at all. Outside, its CAS
+// could land after the Close marked the handle dead, when the sleepers no
+// longer watch it, and a kill before the wake would leave them asleep with
+// the permits free (internal/model, BugPostOutside). A post without
+// sleepers has nobody to wake: a process that sets the bit later sees the
+// new value.
 
 // Acquire acquires n permits, blocking until they are available or ctx is
 // done. On failure it returns ctx.Err() (or ErrClosed, or ErrDeleted when
@@ -644,26 +670,37 @@ func (m *Semaphore) reclaimDead() {
 // (see Semaphore). An Acquire that finds enough takes them in one atomic
 // operation (with owned permits, while no other process holds any; see
 // Semaphore), even if ctx is already done.
+//
+// The fast paths here check n with one unsigned comparison (a valid n is 1
+// to m.fast: min(max, semCount) counting, the total owned) and make one
+// CAS: the owned one from words computed at open, not loaded (see
+// takeFast), the counting one from the word as loaded, as sem_wait's. They
+// can succeed neither on Close's zero placeholder nor on the word Drop
+// leaves, so they check no closed flag (see "Owned permits" and "Counting
+// permits"). They are not small enough to be inlined.
 func (m *Semaphore) Acquire(ctx context.Context, n int) error {
-	// A valid n is 1 to m.fast (min(max, semCount) counting, the total
-	// owned), so one unsigned comparison checks it.
 	if !m.counting {
-		if uint(n-1) < uint(m.fast) && m.takeFast(uint32(n)) {
-			if raceEnabled {
-				raceAcquire(m.l.race)
-			}
-			return nil
+		if uint(n-1) < uint(m.fast) && atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) { // step: osem.take.cas
+			return m.acquired()
 		}
-	} else if v := atomic.LoadUint32(m.value); uint(n-1) < uint(m.fast) && v&semCount >= uint32(n) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
-		if raceEnabled {
-			raceAcquire(m.l.race)
-		}
-		return nil
+	} else if v := atomic.LoadUint32(m.value); uint(v&semCount) > uint(n-1) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+		return m.acquired()
 	}
 	return m.acquire(ctx, n)
 }
 
+// acquire is Acquire past its first CAS.
 func (m *Semaphore) acquire(ctx context.Context, n int) error {
+	if uint(n-1) < uint(m.fast) && m.takeQuick(uint32(n)) {
+		return m.acquired()
+	}
+	return m.acquireWait(ctx, n)
+}
+
+// acquireWait is Acquire past its fast paths. (It is a function of its own
+// because its defers, in one with the fast paths' returns, are not
+// open-coded and cost more than the fast paths.)
+func (m *Semaphore) acquireWait(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
 	}
@@ -679,7 +716,7 @@ func (m *Semaphore) acquire(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&m.mask >= uint32(n) }) { // step: sem.acquire.spin
+	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) { // step: sem.acquire.spin
 		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil { // step: sem.acquire.try
 			return err
 		}
@@ -739,10 +776,10 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		m.leave()
 		poll := others
 		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
-		if v&m.mask >= n {
+		if v&semCount >= n {
 			continue
 		}
-		if c := v & m.mask; c > 0 && m.l.could(c) { // step: sem.acquire.could
+		if c := v & semCount; c > 0 && m.l.could(c) { // step: sem.acquire.could
 			// Too few for this Acquire, enough for another goroutine of
 			// this process that waits for the token: let it look. It
 			// registered its demand before it blocked on the token, so
@@ -769,7 +806,7 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		// Woken, but the permits may suit another goroutine of this
 		// process better (a smaller Acquire parked on the token): let it
 		// look first.
-		if c := atomic.LoadUint32(m.value) & m.mask; c > 0 && c < n && m.l.could(c) { // step: sem.acquire.load_woken, sem.acquire.could
+		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) { // step: sem.acquire.load_woken, sem.acquire.could
 			if done, err := m.yield(ctx, n, try, &have); done {
 				return err
 			}
@@ -833,30 +870,27 @@ func (m *Semaphore) TryAcquire(n int) bool {
 // fewer than n (a bug in the caller: the permits were never acquired, or
 // were acquired through another handle). With counting permits it returns
 // an error matching ErrOverflow, and releases nothing, if that would raise
-// the value past the maximum. It returns ErrClosed if the segment is closed
-// (with counting permits, a Release concurrent with Close may post its
-// permits and still return ErrClosed). With no waiters it makes no system
-// call; with counting permits, an uncontended Release is one atomic
-// operation.
+// the value past the maximum. It returns ErrClosed, and releases nothing,
+// if the segment is closed (a Release concurrent with Close either
+// releases and returns nil or does neither). With no waiters it makes no
+// system call; an uncontended Release is one atomic operation (with owned
+// permits, while no other process holds any).
 func (m *Semaphore) Release(n int) error {
-	if uint(n-1) < uint(m.fast) {
-		if m.counting {
-			return m.post(n)
-		}
-		// giveFast, written out: it is too large to be inlined.
-		if raceEnabled {
-			raceReleaseMerge(m.l.race)
-		}
-		if atomic.CompareAndSwapUint64(m.state, m.me64-uint64(n), m.free) { // step: osem.give.cas
+	if raceEnabled {
+		raceReleaseMerge(m.l.race)
+	}
+	if !m.counting {
+		if uint(n-1) < uint(m.fast) && atomic.CompareAndSwapUint64(m.state, m.me64-uint64(n), m.free) { // step: osem.give.cas
 			return nil
 		}
-		if ok, err := m.giveLoop(uint32(n)); ok {
-			return err
-		}
+	} else if v := atomic.LoadUint32(m.value); v&^semCount == semLive && uint(n-1) < uint(m.fast)-uint(v&semCount) && atomic.CompareAndSwapUint32(m.value, v, v+uint32(n)) { // step: sem.release.fast_cas
+		// As sem_post's: no sleepers (else post wakes them), and room for n.
+		return nil
 	}
 	return m.release(n)
 }
 
+// release is Release past its first CAS.
 func (m *Semaphore) release(n int) (err error) {
 	if n < 0 || n > math.MaxInt32 {
 		return fmt.Errorf("processshared: Release(%d) on semaphore %q: bad count", n, m.name)
@@ -864,6 +898,17 @@ func (m *Semaphore) release(n int) (err error) {
 	if m.counting {
 		return m.post(n)
 	}
+	if uint(n-1) < uint(m.fast) {
+		if ok, err := m.giveFast(uint32(n)); ok {
+			return err
+		}
+	}
+	return m.releaseLocked(n)
+}
+
+// releaseLocked is an owned Release past its fast paths, under the
+// internal lock (a function of its own, as acquireWait).
+func (m *Semaphore) releaseLocked(n int) (err error) {
 	if !m.s.enter() { // step: sem.release.enter
 		return ErrClosed
 	}
@@ -877,7 +922,7 @@ func (m *Semaphore) release(n int) (err error) {
 		// Holder mode: only this process can change its holding, and
 		// only a spill, under the lock, can move it to the table.
 		if uint32(sv>>32) == m.id {
-			held = m.total - uint32(sv)&semOwned
+			held = m.total - uint32(sv)&semCount
 		}
 		if held >= uint32(n) {
 			// Under the lock, no spill can come between.
@@ -892,7 +937,7 @@ func (m *Semaphore) release(n int) (err error) {
 		m.leave()
 		return fmt.Errorf("%w: Release(%d) on semaphore %q, of which this handle holds %d", ErrNotHeld, n, m.name, held)
 	}
-	v := uint64(atomic.LoadUint32(m.value)&semOwned) + uint64(n)
+	v := uint64(atomic.LoadUint32(m.value)&semCount) + uint64(n)
 	if m.max != 0 && v > uint64(m.max) || v > math.MaxInt32 {
 		m.leave()
 		return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v-uint64(n), m.max, n)
@@ -902,55 +947,35 @@ func (m *Semaphore) release(n int) (err error) {
 	if held == 0 {
 		id = 0
 	}
-	if raceEnabled {
-		raceReleaseMerge(m.l.race)
-	}
 	m.update(uint32(v), m.mine, id, held)
 	m.leave()
 	m.wakeSleepers()
 	return nil
 }
 
-// post is Release for counting permits (see "Counting permits").
+// post is Release for counting permits past its fast path (see "Counting
+// permits"): it enters the segment, so that a post whose CAS clears
+// semSleepers, and must wake, happens wholly before a Close of this handle
+// or not at all.
 func (m *Semaphore) post(n int) error {
-	if atomic.LoadUint32(m.closed) != 0 {
+	if !m.s.enter() { // step: sem.release.enter
 		return ErrClosed
 	}
-	if raceEnabled {
-		raceReleaseMerge(m.l.race)
-	}
-	var v uint32
+	defer m.s.exit()
 	for {
-		v = atomic.LoadUint32(m.value)
+		v := atomic.LoadUint32(m.value)
+		if v&semLive == 0 {
+			return fmt.Errorf("%w: semaphore %q: value word %#x", ErrCorrupt, m.name, v)
+		}
 		c := uint64(v&semCount) + uint64(n)
 		if c > uint64(m.fast) {
 			return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v&semCount, m.max, n)
 		}
-		if atomic.CompareAndSwapUint32(m.value, v, uint32(c)) { // step: sem.release.fast_cas
-			break
+		if atomic.CompareAndSwapUint32(m.value, v, uint32(c)|semLive) { // step: sem.release.post_cas
+			if v&semSleepers != 0 {
+				wakeAll(m.value) // step: sem.release.wake
+			}
+			return nil
 		}
 	}
-	if v&semSleepers != 0 {
-		return m.wake()
-	}
-	if atomic.LoadUint32(m.closed) != 0 {
-		return ErrClosed
-	}
-	return nil
-}
-
-// wake is post's wake-up of the sleepers.
-func (m *Semaphore) wake() error {
-	// The wake touches the mapping beyond one atomic: enter. If the segment
-	// closed meanwhile, this handle's Close woke every process watching it
-	// (watchOthers), and they look again.
-	if !m.s.enter() {
-		return ErrClosed
-	}
-	wakeAll(m.value) // step: sem.release.wake
-	m.s.exit()
-	if atomic.LoadUint32(m.closed) != 0 {
-		return ErrClosed
-	}
-	return nil
 }

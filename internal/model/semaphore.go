@@ -83,6 +83,14 @@ type SemaphoreConfig struct {
 	// The permits in existence then exceed the total the semaphore was
 	// created with.
 	BugGrantUnheld bool
+	// BugPostOutside is a counting post as the code had it until the
+	// checker found this: the CAS that clears the sleepers bit, like every
+	// post's, outside Segment.enter, and the wake-up skipped once the
+	// segment is closed (wake's enter fails). A post that lands after its
+	// own Close's mark_closed (the handle dead to the others, who watch it
+	// no more) and is then killed before its wake, or skips it, leaves a
+	// sleeper asleep with the permits free.
+	BugPostOutside bool
 }
 
 // Semaphore program counters. Each names the step the goroutine takes next.
@@ -124,7 +132,8 @@ const (
 	spRLoadW                  // sem.release.load_waiters
 	spRClear                  // sem.release.clear_sleepers
 	spRWake                   // sem.release.wake
-	spEnterC                  // sem.acquire.enter after a failed fast_cas (counting)
+	spEnterC                  // sem.acquire.enter or sem.release.enter after a failed fast_cas (counting)
+	spPostCAS                 // sem.release.post_cas (counting), inside Segment.enter
 	spDone
 	spDead
 	spGone
@@ -139,7 +148,7 @@ var semPCName = [...]string{
 	spWakeLive: "wake_all_live", spCheckDone: "check_done", spLoadWoken: "load_woken", spCould2: "could(woken)",
 	spYield: "yield_token", spRetOK: "exit", spRet: "release(ok)", spRetErr: "release(err)",
 	spRLocked: "release.locked", spRLoadW: "release.load_waiters", spRClear: "release.clear_sleepers", spRWake: "release.wake",
-	spEnterC: "enter", spDone: "done", spDead: "dead", spGone: "gone",
+	spEnterC: "enter", spPostCAS: "post_cas", spDone: "done", spDead: "dead", spGone: "gone",
 }
 
 func semFinished(pc uint8) bool { return pc >= spDone }
@@ -466,8 +475,9 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 	case spOp:
 		if m.cfg.Counting && op.Acquire && n > 0 {
 			// The fast path, outside Segment.enter: a CAS that takes the
-			// permits if there are enough.
-			if m.take(&ns, t, n) {
+			// permits if there are enough. On Close's zero placeholder it
+			// finds none.
+			if !s.unmapped(p) && m.take(&ns, t, n) {
 				m.advance(&ns, t)
 				add("sem.acquire.fast_cas", "acquired")
 				return
@@ -477,21 +487,33 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			return
 		}
 		if m.cfg.Counting && !op.Acquire {
-			// post: the closed check, then one CAS that adds the permits
-			// and clears the sleepers bit; a wake if it was set.
-			if closed {
-				m.fail(&ns, t)
-				add("sem.release.fast_cas", "ErrClosed")
+			// Release's fast path, outside Segment.enter: one CAS that
+			// adds the permits, if the word has semLive and no sleepers
+			// bit. Close's zero placeholder has no semLive. Before the
+			// unmap the CAS is on the real word, a post made before the
+			// Close, and it has nobody to wake.
+			if m.cfg.BugPostOutside && !s.unmapped(p) {
+				// The old post: its CAS, sleepers or not, then a wake
+				// that is skipped if closed.
+				old := s.value
+				ns.value = (old&svCount + n) &^ svSleepers
+				ns.total += n
+				if old&svSleepers != 0 {
+					nt.pc = spRWake
+				} else {
+					m.advance(&ns, t)
+				}
+				add("sem.release.fast_cas", e.notef("value %d", int(ns.value&svCount), 0))
 				return
 			}
-			old := s.value
-			ns.value = (old&svCount + n) &^ svSleepers
-			ns.total += n
-			if old&svSleepers != 0 {
-				nt.pc = spRWake
-			} else {
-				m.advance(&ns, t)
+			if s.unmapped(p) || s.value&svSleepers != 0 {
+				nt.pc = spEnterC
+				add("sem.release.fast_cas", "sleepers or no semLive: post")
+				return
 			}
+			ns.value += n
+			ns.total += n
+			m.advance(&ns, t)
 			add("sem.release.fast_cas", e.notef("value %d", int(ns.value&svCount), 0))
 			return
 		}
@@ -509,8 +531,23 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		nt.pc = spRLocked
 		if op.Acquire {
 			nt.pc = spCheck
+		} else if m.cfg.Counting {
+			nt.pc = spPostCAS
 		}
 		add(label, "")
+
+	case spPostCAS:
+		// post, inside Segment.enter: the CAS that adds the permits and
+		// clears the sleepers bit; a wake if it was set.
+		old := s.value
+		ns.value = (old&svCount + n) &^ svSleepers
+		ns.total += n
+		if old&svSleepers != 0 {
+			nt.pc = spRWake
+		} else {
+			m.advance(&ns, t)
+		}
+		add("sem.release.post_cas", e.notef("value %d", int(ns.value&svCount), 0))
 
 	case spCheck:
 		if ctxDone {
@@ -892,10 +929,8 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 
 	case spRWake:
 		m.advance(&ns, t)
-		if m.cfg.Counting && closed {
-			// post's enter fails: its Close wakes every process watching
-			// it (proc.close.wake_all).
-			add("sem.release.wake", "ErrClosed: no wake")
+		if m.cfg.BugPostOutside && closed {
+			add("sem.release.wake", "closed: no wake")
 			return
 		}
 		if m.cfg.Bug2 {
@@ -1223,6 +1258,7 @@ var semaphoreSteps = []string{
 	"sem.acquire.yield_token",
 	"token.release",
 	"sem.release.fast_cas",
+	"sem.release.post_cas",
 	"sem.release.enter",
 	"sem.release.locked",
 	"sem.release.load_waiters",

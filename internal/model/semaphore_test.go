@@ -42,7 +42,7 @@ func TestSemaphore(t *testing.T) {
 	} {
 		r := exploreSemaphore(t, tc.name, tc.cfg, Options{})
 		for _, v := range r.Violations {
-			t.Errorf("%s: %v", tc.name, v)
+			t.Errorf("%s: %v", tc.name, v.String())
 		}
 		if r.Truncated {
 			t.Errorf("%s: truncated", tc.name)
@@ -118,6 +118,13 @@ var semaphoreBugs = []struct {
 		"BugGrantUnheld: Release by a non-holder adds permits",
 		SemaphoreConfig{Procs: [][]SemScript{{sem(false, release(1))}, {sem(false, acquire(1), release(1))}}, Initial: 1},
 		func(c *SemaphoreConfig) { c.BugGrantUnheld = true },
+	},
+	{
+		// P0 posts as it closes: its CAS lands after mark_closed, when P1
+		// already watches it no more, and P0 is killed before its wake.
+		"BugPostOutside: a counting post outside Segment.enter",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(1), release(1))}, {sem(false, acquire(1))}}, Initial: 1, Budget: Budget{Kill: 1, Close: 1}, Counting: true},
+		func(c *SemaphoreConfig) { c.BugPostOutside = true },
 	},
 }
 
