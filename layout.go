@@ -6,7 +6,7 @@ import (
 	"unsafe"
 )
 
-// Segment layout, version 5. All integers are in the machine's byte order;
+// Segment layout, version 6. All integers are in the machine's byte order;
 // processes of different architectures must not share a segment.
 //
 //	offset  size  field
