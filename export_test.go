@@ -2,6 +2,7 @@ package processshared
 
 import (
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/processshared/processshared/internal/futex"
@@ -33,6 +34,11 @@ func MutexWord(m *Mutex) uint32 { return atomic.LoadUint32(m.m.word) }
 
 // HasWaitv reports whether the kernel has futex_waitv.
 func HasWaitv() bool { return futex.HasWaitv() }
+
+// SetStarveAfter sets how long an Acquire waits before it becomes the
+// Semaphore's hungry waiter; math.MaxInt64 turns hunger off (but for the
+// take-over of a dead one's).
+func SetStarveAfter(d time.Duration) { starveAfter = int64(d) }
 
 // Robust reports whether the kernel watches this process's table entries.
 func Robust() bool { return theKeeper().robust }

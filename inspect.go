@@ -95,6 +95,9 @@ type SemaphoreState struct {
 	Max      int  // the largest value Release may reach; 0 for none
 	Waiters  int  // 1 if processes may be sleeping in Acquire, else 0
 	Holders  []PermitHolder
+	// Hungry is set while a waiter has waited long enough that no other
+	// Acquire may take permits until it has its own (see Semaphore).
+	Hungry bool
 }
 
 // A PermitHolder is a process holding permits of a Semaphore. The permits of
@@ -462,6 +465,7 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			Value:   int(uint32(v) & semCount),
 			Max:     int(load32(mem, off+semMax)),
 			Waiters: int(uint32(v) >> 31),
+			Hungry:  v&semHungry != 0,
 		}
 		if h := uint32(v >> 32); v&semTable == 0 && h != 0 {
 			// Holder mode: the holder holds every permit not available.
@@ -486,6 +490,7 @@ func (s *Segment) objectState(o ObjectInfo) ObjectState {
 			Value:    int(load32(mem, off+semState+semLo) & semCount),
 			Max:      int(load32(mem, off+semMax)),
 			Waiters:  int(load32(mem, off+semState+semLo) >> 31),
+			Hungry:   load32(mem, off+semState+semLo)&semHungry != 0,
 		}
 	case KindSlot:
 		g := load64(mem, off+slGen)

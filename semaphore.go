@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"time"
 	"unsafe"
+
+	"github.com/processshared/processshared/internal/futex"
 )
 
 // Semaphore layout (accessed atomically only):
@@ -14,11 +17,12 @@ import (
 //	0    state    owned permits: a 64-bit word, value in its low half (at
 //	              offset semLo) and the holder in its high half, so
 //	              that one CAS changes both; counting permits: value only
-//	     value    bits 0-29: permits available; bit 30 (semTable, owned):
-//	              permits are held through the held entries, not by the
-//	              holder; (semLive, counting): always set; bit 31
-//	              (semSleepers): a process may be sleeping on the word, the
-//	              futex word sleepers wait on
+//	     value    bits 0-28: permits available; bit 29 (semHungry): a
+//	              waiter is hungry, and only it may take (see "Fairness");
+//	              bit 30 (semTable, owned): permits are held through the
+//	              held entries, not by the holder; (semLive, counting):
+//	              always set; bit 31 (semSleepers): a process may be
+//	              sleeping on the word, the futex word sleepers wait on
 //	     holder   owned: the identity of the one process that holds every
 //	              permit not available, or 0 (see "Owned permits")
 //	8    max      the largest value Release may reach; 0 for none
@@ -29,12 +33,14 @@ import (
 //	28   jcount   journal: its previous count
 //	32   jvalue   journal: the previous value (update) or 0 (spill)
 //	36   jkind    journal: semJUpdate or semJSpill
+//	40   hungry   the identity of the hungry waiter's handle, or 0
 //	64   lock     a mutexCore serializing every change of the held entries
 //	128  held     one {identity, count uint32} entry per process-table slot: the
 //	              permits that slot's process acquired and has not released
 //
 // A counting semaphore (KindCountingSemaphore, NewCountingSemaphore) has
-// the value word and max only: no holder, lock, journal or held entries.
+// the value word, max and hungry only: no holder, lock, journal or held
+// entries.
 // Its permits belong to nobody, so a take and a post are one CAS each on
 // value (see "Counting permits" below), and nothing is returned on a death.
 const (
@@ -44,21 +50,28 @@ const (
 	semSleepers = 0x80000000
 	semTable    = 0x40000000
 	semLive     = 0x40000000 // counting permits: set in every value word
-	semCount    = 0x3fffffff // the count bits
+	semHungry   = 0x20000000
+	semCount    = 0x1fffffff // the count bits
 	semJValid   = 16
 	semJSlot    = 20
 	semJID      = 24
 	semJCount   = 28
 	semJValue   = 32
 	semJKind    = 36
+	semHungryID = 40
 	semLock     = 64
 	semHeld     = 128
 
 	semJUpdate = 0 // journal kind: update's entry and value
 	semJSpill  = 1 // journal kind: spill's entry (value unchanged)
 
-	semCountingSize = 64 // the size of a counting semaphore: value and max
+	semCountingSize = 64 // the size of a counting semaphore: value, max and hungry
+
 )
+
+// starveAfter is how long, in nanoseconds, an Acquire waits before it
+// becomes the hungry waiter (see "Fairness"). Tests change it.
+var starveAfter = int64(time.Millisecond)
 
 // semLo is the offset of the low half of the 64-bit state word, the value
 // word, in the machine's byte order (the holder is the other half).
@@ -169,9 +182,14 @@ var semLo = func() uint64 {
 // permits it released.
 //
 // Fairness: permits go to whichever Acquire finds enough first (barging),
-// not in order of arrival; an Acquire that finds too few does not hold back
-// smaller ones behind it. A large Acquire can thus be overtaken for as long
-// as smaller ones keep the value below its request.
+// not in order of arrival, with a starvation bound: an Acquire that has
+// waited 1 ms becomes the hungry waiter, one per semaphore, and until it
+// has its permits (or gives up) no other Acquire or TryAcquire, in any
+// process, takes any. The permits released meanwhile accumulate for it. So
+// an Acquire(3) is not starved by a stream of Acquire(1), and, as with
+// golang.org/x/sync/semaphore's FIFO order, a process that holds permits
+// and asks for more may be held back behind the hungry waiter until it
+// releases the ones it holds: acquire what a task needs in one call.
 type Semaphore struct {
 	s        *Segment
 	name     string
@@ -424,7 +442,7 @@ func (m *Semaphore) wakeSleepers() {
 // costs about as much as the CAS on this path. A CAS that fails changes
 // nothing, and the loop below starts from the word.
 func (m *Semaphore) takeFast(n uint32) bool {
-	return atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) || m.takeLoop(n) // step: osem.take.cas
+	return atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) || m.takeLoop(n, false) // step: osem.take.cas
 }
 
 // takeQuick is the take of Acquire's fast path, from the word as loaded:
@@ -436,7 +454,7 @@ func (m *Semaphore) takeQuick(n uint32) bool {
 	}
 	for {
 		v := atomic.LoadUint32(m.value)
-		if v&semCount < n {
+		if v&semCount < n || v&semHungry != 0 {
 			return false
 		}
 		if atomic.CompareAndSwapUint32(m.value, v, v-n) { // step: sem.acquire.fast_cas
@@ -445,11 +463,13 @@ func (m *Semaphore) takeQuick(n uint32) bool {
 	}
 }
 
-// takeLoop is takeFast from the word as loaded.
-func (m *Semaphore) takeLoop(n uint32) bool {
+// takeLoop is takeFast from the word as loaded; hungry says whether the
+// caller is the hungry waiter (see "Fairness"), which alone may take while
+// semHungry is set.
+func (m *Semaphore) takeLoop(n uint32, hungry bool) bool {
 	for {
 		v := atomic.LoadUint64(m.state)
-		if v&semTable != 0 || uint32(v)&semCount < n {
+		if v&semTable != 0 || uint32(v)&semCount < n || v&semHungry != 0 && !hungry {
 			return false
 		}
 		if h := uint32(v >> 32); h != 0 && h != m.id {
@@ -483,7 +503,7 @@ func (m *Semaphore) giveLoop(n uint32) (bool, error) {
 		if v&semTable != 0 || uint32(v>>32) != m.id || n > m.total-c {
 			return false, nil
 		}
-		nv := uint64(c + n)
+		nv := uint64(c+n) | uint64(uint32(v)&semHungry)
 		if c+n != m.total {
 			nv |= uint64(m.id) << 32
 		}
@@ -501,14 +521,15 @@ func (m *Semaphore) giveLoop(n uint32) (bool, error) {
 }
 
 // take takes n permits if there are enough, under the internal lock (for
-// counting permits, with a CAS). In holder mode, it spills the holder's
-// permits to its held entry if another process holds them, so that this
-// one can take from the rest.
-func (m *Semaphore) take(n uint32) bool {
+// counting permits, with a CAS), and if no other waiter is hungry: hungry
+// says whether the caller is the hungry waiter (see "Fairness"). In holder
+// mode, it spills the holder's permits to its held entry if another
+// process holds them, so that this one can take from the rest.
+func (m *Semaphore) take(n uint32, hungry bool) bool {
 	if m.counting {
 		for {
 			v := atomic.LoadUint32(m.value)
-			if v&semCount < n {
+			if v&semCount < n || v&semHungry != 0 && !hungry {
 				return false
 			}
 			if atomic.CompareAndSwapUint32(m.value, v, v-n) {
@@ -519,7 +540,7 @@ func (m *Semaphore) take(n uint32) bool {
 	for {
 		v := atomic.LoadUint64(m.state)
 		c := uint32(v) & semCount
-		if c < n {
+		if c < n || v&semHungry != 0 && !hungry {
 			return false
 		}
 		if v&semTable != 0 {
@@ -530,7 +551,7 @@ func (m *Semaphore) take(n uint32) bool {
 			m.update(c-n, m.mine, m.id, held+n)
 			return true
 		}
-		if m.takeFast(n) {
+		if m.takeLoop(n, hungry) {
 			return true
 		}
 		if h := identity(v >> 32); h != 0 && h != m.id {
@@ -572,7 +593,7 @@ func (m *Semaphore) spill(v uint64) {
 // reclaimHolder returns the permits of v's holder, which is dead, if the
 // state is still v: in holder mode they are every permit not available.
 func (m *Semaphore) reclaimHolder(v uint64) {
-	atomic.CompareAndSwapUint64(m.state, v, uint64(uint32(v)&semSleepers|m.total)) // step: osem.reclaim.holder
+	atomic.CompareAndSwapUint64(m.state, v, uint64(uint32(v)&(semSleepers|semHungry)|m.total)) // step: osem.reclaim.holder
 }
 
 // held returns the permits this process holds in table mode, first
@@ -624,6 +645,33 @@ func (m *Semaphore) reclaimDead() {
 	}
 }
 
+// Fairness.
+//
+// Barging with a starvation bound. A waiter in acquireSlow's loop that has
+// waited starveAfter, or finds semHungry set with the record naming a dead
+// handle, becomes the hungry waiter (hunger); while semHungry is set, every
+// take but the hungry waiter's fails: the fast paths' (their expected words
+// lack the bit, or they test it), TryAcquire's, and those of the other
+// waiters, who sleep as for too few permits. Releases keep the bit, so the
+// permits accumulate until the hungry waiter's take succeeds. Its return,
+// acquired or not (cancelled, closed), ends the hunger (sated), waking
+// every sleeper. Its death leaves the record naming a dead handle: the
+// sleepers watch every other process (watchOthers), so the death wakes
+// them, and the first to look takes the hunger over.
+//
+//	hunger    record: r → me             CAS, if r is 0 or names a dead
+//	                                     handle (sem.acquire.hungry_claim)
+//	          value: v → v|H             CAS (sem.acquire.hungry_set)
+//	take      as without hunger          if !H, or by the hungry waiter
+//	sated     value: v → v&^(H|S)        CAS, then wake all if S was set
+//	                                     (sem.acquire.sated, sated_wake)
+//	          record: me → 0             CAS (sem.acquire.sated_record)
+//
+// The hungry waiter keeps its process's token (local) until it returns: it
+// never yields it, since no other goroutine may take while it is hungry.
+// internal/model's SemaphoreModel explores hunger with kills, cancellations
+// and Close at every step.
+
 // Counting permits.
 //
 // The value word is the whole state: bits 0-29 the permits available, bit
@@ -665,7 +713,10 @@ func (m *Semaphore) reclaimDead() {
 
 // Acquire acquires n permits, blocking until they are available or ctx is
 // done. On failure it returns ctx.Err() (or ErrClosed, or ErrDeleted when
-// it would wait on a semaphore that was deleted) and acquires nothing.
+// it would wait on a semaphore that was deleted) and acquires nothing. An
+// n above a bounded semaphore's maximum is an error; one above the total of
+// owned permits (maximum 0) waits until ctx is done, as in
+// golang.org/x/sync/semaphore.
 // Permits are granted to whichever waiter finds them first, not in order
 // (see Semaphore). An Acquire that finds enough takes them in one atomic
 // operation (with owned permits, while no other process holds any; see
@@ -683,7 +734,7 @@ func (m *Semaphore) Acquire(ctx context.Context, n int) error {
 		if uint(n-1) < uint(m.fast) && atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) { // step: osem.take.cas
 			return m.acquired()
 		}
-	} else if v := atomic.LoadUint32(m.value); uint(v&semCount) > uint(n-1) && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
+	} else if v := atomic.LoadUint32(m.value); uint(v&semCount) > uint(n-1) && v&semHungry == 0 && atomic.CompareAndSwapUint32(m.value, v, v-uint32(n)) { // step: sem.acquire.fast_cas
 		return m.acquired()
 	}
 	return m.acquire(ctx, n)
@@ -704,6 +755,18 @@ func (m *Semaphore) acquireWait(ctx context.Context, n int) error {
 	if n < 0 || n > math.MaxInt32 || m.max != 0 && n > int(m.max) {
 		return fmt.Errorf("processshared: Acquire(%d) on semaphore %q: bad count", n, m.name)
 	}
+	if n > int(m.fast) {
+		// More than the semaphore can ever have (the total of owned
+		// permits, or semCount): as golang.org/x/sync/semaphore, wait
+		// until ctx is done, without ever becoming hungry and holding
+		// the others back.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-m.s.done:
+			return ErrClosed
+		}
+	}
 	if !m.s.enter() { // step: sem.acquire.enter
 		return ErrClosed
 	}
@@ -716,7 +779,7 @@ func (m *Semaphore) acquireWait(ctx context.Context, n int) error {
 		return err
 	}
 	// Spin briefly: a Release from another CPU usually comes soon.
-	if m.l.spin(func() bool { return atomic.LoadUint32(m.value)&semCount >= uint32(n) }) { // step: sem.acquire.spin
+	if m.l.spin(func() bool { v := atomic.LoadUint32(m.value); return v&semCount >= uint32(n) && v&semHungry == 0 }) { // step: sem.acquire.spin
 		if ok, err := m.tryAcquire(uint32(n), false); ok || err != nil { // step: sem.acquire.try
 			return err
 		}
@@ -746,12 +809,23 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			m.l.release()
 		}
 	}()
+	// hungry: this goroutine is the hungry waiter (see "Fairness"). It
+	// keeps the token until it returns, so no other goroutine of this
+	// process runs this loop meanwhile, and ends the hunger on every
+	// return, acquired or not.
+	hungry := false
+	defer func() {
+		if hungry {
+			m.sated()
+		}
+	}()
+	start := futex.Now()
 	var lives []liveRef
 	for {
 		if err := m.enter(); err != nil { // step: sem.acquire.locked
 			return err
 		}
-		if m.take(n) {
+		if m.take(n, hungry) {
 			m.leave()
 			return m.acquired()
 		}
@@ -769,17 +843,23 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			continue
 		}
 		m.reclaimDead()
-		if m.take(n) {
+		if m.take(n, hungry) {
 			m.leave()
 			return m.acquired()
 		}
 		m.leave()
 		poll := others
 		v := atomic.LoadUint32(m.value) // step: sem.acquire.load_value
-		if v&semCount >= n {
+		if v&semCount >= n && (v&semHungry == 0 || hungry) {
 			continue
 		}
-		if c := v & semCount; c > 0 && m.l.could(c) { // step: sem.acquire.could
+		if !hungry && (v&semHungry != 0 || futex.Now()-start >= starveAfter) && m.hunger() {
+			hungry = true
+			continue
+		}
+		// Another goroutine of this process may be able to use what this
+		// one cannot, unless a waiter is hungry: then nobody else may take.
+		if c := v & semCount; c > 0 && v&semHungry == 0 && m.l.could(c) { // step: sem.acquire.could
 			// Too few for this Acquire, enough for another goroutine of
 			// this process that waits for the token: let it look. It
 			// registered its demand before it blocked on the token, so
@@ -806,12 +886,53 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 		// Woken, but the permits may suit another goroutine of this
 		// process better (a smaller Acquire parked on the token): let it
 		// look first.
-		if c := atomic.LoadUint32(m.value) & semCount; c > 0 && c < n && m.l.could(c) { // step: sem.acquire.load_woken, sem.acquire.could
+		if v := atomic.LoadUint32(m.value); v&semCount > 0 && v&semCount < n && v&semHungry == 0 && m.l.could(v&semCount) { // step: sem.acquire.load_woken, sem.acquire.could
 			if done, err := m.yield(ctx, n, try, &have); done {
 				return err
 			}
 		}
 	}
+}
+
+// hunger makes this handle the hungry waiter (see "Fairness"), unless
+// another live one is: it claims the record, then sets semHungry. In that
+// order, semHungry is never set without a record naming who set it, or
+// whose hunger was taken over; a waiter that finds the record naming a
+// dead handle takes it over, semHungry set or not.
+func (m *Semaphore) hunger() bool {
+	w := m.w(semHungryID)
+	r := atomic.LoadUint32(w) // step: sem.acquire.hungry_load
+	if r != 0 && r != m.id && m.s.lookup(r).alive {
+		return false
+	}
+	if !atomic.CompareAndSwapUint32(w, r, m.id) { // step: sem.acquire.hungry_claim
+		return false
+	}
+	for {
+		v := atomic.LoadUint32(m.value)
+		if v&semHungry != 0 || atomic.CompareAndSwapUint32(m.value, v, v|semHungry) { // step: sem.acquire.hungry_set
+			return true
+		}
+	}
+}
+
+// sated ends this handle's hunger, acquired or not: it clears semHungry,
+// and semSleepers, waking every sleeper if that was set (the hunger held
+// them back, and some may take now), then the record. A death between the
+// two leaves a record naming a dead handle, which the next hungry waiter
+// takes over; a death before the wake is seen by the sleepers, who watch
+// every other process.
+func (m *Semaphore) sated() {
+	for {
+		v := atomic.LoadUint32(m.value)
+		if atomic.CompareAndSwapUint32(m.value, v, v&^(semHungry|semSleepers)) { // step: sem.acquire.sated
+			if v&semSleepers != 0 {
+				wakeAll(m.value) // step: sem.acquire.sated_wake
+			}
+			break
+		}
+	}
+	atomic.CompareAndSwapUint32(m.w(semHungryID), m.id, 0) // step: sem.acquire.sated_record
 }
 
 // yield hands the token to a goroutine waiting for it and waits for it
@@ -838,10 +959,10 @@ func (m *Semaphore) tryAcquire(n uint32, reclaim bool) (_ bool, err error) {
 	if err := m.enter(); err != nil {
 		return false, err
 	}
-	ok := m.take(n)
+	ok := m.take(n, false)
 	if !ok && reclaim {
 		m.reclaimDead()
-		ok = m.take(n)
+		ok = m.take(n, false)
 	}
 	m.leave()
 	if ok {
@@ -971,7 +1092,7 @@ func (m *Semaphore) post(n int) error {
 		if c > uint64(m.fast) {
 			return fmt.Errorf("%w: semaphore %q at %d, max %d, release of %d", ErrOverflow, m.name, v&semCount, m.max, n)
 		}
-		if atomic.CompareAndSwapUint32(m.value, v, uint32(c)|semLive) { // step: sem.release.post_cas
+		if atomic.CompareAndSwapUint32(m.value, v, uint32(c)|v&(semLive|semHungry)) { // step: sem.release.post_cas
 			if v&semSleepers != 0 {
 				wakeAll(m.value) // step: sem.release.wake
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -399,6 +400,10 @@ func TestSemaphoreMixedSizes(t *testing.T) {
 	}
 	switch childtest.Role() {
 	case "X", "Y", "Z":
+		// Without hunger: X, asleep first, would become the hungry waiter
+		// and rightly hold Y and G1 back (see Semaphore's Fairness).
+		// TestSemaphoreHunger tests hunger.
+		ps.SetStarveAfter(math.MaxInt64)
 		s := inherit(t)
 		sem, err := ps.NewCountingSemaphore(s, "sem", 0, 0)
 		if err != nil {

@@ -91,49 +91,64 @@ type SemaphoreConfig struct {
 	// no more) and is then killed before its wake, or skips it, leaves a
 	// sleeper asleep with the permits free.
 	BugPostOutside bool
+	// BugSatedNoWake: the hungry waiter's sated clears svHungry and
+	// svSleepers but wakes nobody. A waiter held back by the hunger that
+	// slept after the last Release stays asleep with enough permits.
+	BugSatedNoWake bool
+	// BugNoTakeover: a waiter takes the record naming a dead handle for a
+	// live hungry waiter, and is held back by a hunger nobody will end.
+	BugNoTakeover bool
+	// BugNoSated: a hungry waiter that gives up (cancelled, closed) leaves
+	// its hunger in place, holding every other waiter back.
+	BugNoSated bool
 }
 
 // Semaphore program counters. Each names the step the goroutine takes next.
 const (
-	spOp         uint8 = iota // sem.acquire.enter / sem.release.enter
-	spCheck                   // sem.acquire.check: ctx.Err
-	spTry                     // sem.acquire.try (tryAcquire, under the internal lock)
-	spSpin                    // sem.acquire.spin: the spin's load of the value
-	spTry2                    // sem.acquire.try after a spin that saw enough
-	spEnter2                  // sem.acquire.enter (acquireSlow's, nested)
-	spToken1                  // token.acquire: acquireFor's non-blocking select
-	spReg                     // sem.acquire.register: the demand made visible to could
-	spRetry                   // sem.acquire.retry: the take once the demand is visible
-	spToken2                  // token.acquire: local.acquire's non-blocking select
-	spTokenWait               // token.acquire_wait: its blocking select
-	spParked                  // parked on the token (no step)
-	spUnreg                   // sem.acquire.unregister, holding the token
-	spUnregOK                 // sem.acquire.unregister, acquired by the retry
-	spUnregErr                // sem.acquire.unregister, ctx done or closed
-	spLocked                  // sem.acquire.locked: take the internal lock, take
-	spReclaim                 // proc.lookup.live of holder th.e (reclaimDead)
-	spReclaimCAS              // wait.watch.cas of holder th.e (reclaimDead's watch, only under BugWatchHolders: the code before watchOthers)
-	spWatch                   // proc.lookup.live of slot th.e (watchOthers)
-	spWatchCAS                // wait.watch.cas of slot th.e (watchOthers)
-	spLoad                    // sem.acquire.load_value
-	spCould                   // sem.acquire.could, before sleeping
-	spSetS                    // sem.acquire.set_sleepers
-	spWaitv                   // wait.sleep.waitv
-	spWoken                   // asleep (no step), or wait.sleep.check_lives of th.e
-	spWakeLive                // wait.sleep.wake_all_live of th.e
-	spCheckDone               // wait.sleep.check_done
-	spLoadWoken               // sem.acquire.load_woken
-	spCould2                  // sem.acquire.could, after a wake
-	spYield                   // sem.acquire.yield_token
-	spRetOK                   // sem.acquire.exit: acquired without the token
-	spRet                     // token.release, acquired
-	spRetErr                  // token.release, failed
-	spRLocked                 // sem.release.locked
-	spRLoadW                  // sem.release.load_waiters
-	spRClear                  // sem.release.clear_sleepers
-	spRWake                   // sem.release.wake
-	spEnterC                  // sem.acquire.enter or sem.release.enter after a failed fast_cas (counting)
-	spPostCAS                 // sem.release.post_cas (counting), inside Segment.enter
+	spOp          uint8 = iota // sem.acquire.enter / sem.release.enter
+	spCheck                    // sem.acquire.check: ctx.Err
+	spTry                      // sem.acquire.try (tryAcquire, under the internal lock)
+	spSpin                     // sem.acquire.spin: the spin's load of the value
+	spTry2                     // sem.acquire.try after a spin that saw enough
+	spEnter2                   // sem.acquire.enter (acquireSlow's, nested)
+	spToken1                   // token.acquire: acquireFor's non-blocking select
+	spReg                      // sem.acquire.register: the demand made visible to could
+	spRetry                    // sem.acquire.retry: the take once the demand is visible
+	spToken2                   // token.acquire: local.acquire's non-blocking select
+	spTokenWait                // token.acquire_wait: its blocking select
+	spParked                   // parked on the token (no step)
+	spUnreg                    // sem.acquire.unregister, holding the token
+	spUnregOK                  // sem.acquire.unregister, acquired by the retry
+	spUnregErr                 // sem.acquire.unregister, ctx done or closed
+	spLocked                   // sem.acquire.locked: take the internal lock, take
+	spReclaim                  // proc.lookup.live of holder th.e (reclaimDead)
+	spReclaimCAS               // wait.watch.cas of holder th.e (reclaimDead's watch, only under BugWatchHolders: the code before watchOthers)
+	spWatch                    // proc.lookup.live of slot th.e (watchOthers)
+	spWatchCAS                 // wait.watch.cas of slot th.e (watchOthers)
+	spLoad                     // sem.acquire.load_value
+	spCould                    // sem.acquire.could, before sleeping
+	spSetS                     // sem.acquire.set_sleepers
+	spWaitv                    // wait.sleep.waitv
+	spWoken                    // asleep (no step), or wait.sleep.check_lives of th.e
+	spWakeLive                 // wait.sleep.wake_all_live of th.e
+	spCheckDone                // wait.sleep.check_done
+	spLoadWoken                // sem.acquire.load_woken
+	spCould2                   // sem.acquire.could, after a wake
+	spYield                    // sem.acquire.yield_token
+	spRetOK                    // sem.acquire.exit: acquired without the token
+	spRet                      // token.release, acquired
+	spRetErr                   // token.release, failed
+	spRLocked                  // sem.release.locked
+	spRLoadW                   // sem.release.load_waiters
+	spRClear                   // sem.release.clear_sleepers
+	spRWake                    // sem.release.wake
+	spEnterC                   // sem.acquire.enter or sem.release.enter after a failed fast_cas (counting)
+	spPostCAS                  // sem.release.post_cas (counting), inside Segment.enter
+	spHungryLoad               // sem.acquire.hungry_load: the record, and the lookup of whom it names
+	spHungryClaim              // sem.acquire.hungry_claim: CAS the record (th.e: as loaded) to this process
+	spHungrySet                // sem.acquire.hungry_set: set svHungry
+	spSatedWake                // sem.acquire.sated_wake
+	spSatedRecord              // sem.acquire.sated_record: the record back to 0
 	spDone
 	spDead
 	spGone
@@ -148,7 +163,8 @@ var semPCName = [...]string{
 	spWakeLive: "wake_all_live", spCheckDone: "check_done", spLoadWoken: "load_woken", spCould2: "could(woken)",
 	spYield: "yield_token", spRetOK: "exit", spRet: "release(ok)", spRetErr: "release(err)",
 	spRLocked: "release.locked", spRLoadW: "release.load_waiters", spRClear: "release.clear_sleepers", spRWake: "release.wake",
-	spEnterC: "enter", spPostCAS: "post_cas", spDone: "done", spDead: "dead", spGone: "gone",
+	spEnterC: "enter", spPostCAS: "post_cas", spHungryLoad: "hungry_load", spHungryClaim: "hungry_claim",
+	spHungrySet: "hungry_set", spSatedWake: "sated_wake", spSatedRecord: "sated_record", spDone: "done", spDead: "dead", spGone: "gone",
 }
 
 func semFinished(pc uint8) bool { return pc >= spDone }
@@ -157,18 +173,22 @@ func semFinished(pc uint8) bool { return pc >= spDone }
 // every pc after the first step, until its op is over.
 func semInFlight(pc uint8) bool { return pc != spOp && !semFinished(pc) }
 
-// The value word, in the model's 8 bits: the permits available (bits 0-6)
-// and semSleepers (bit 7), which a process about to sleep sets with a CAS
+// The value word, in the model's 8 bits: the permits available (bits 0-5),
+// semHungry (bit 6), set while a waiter is hungry (only it may take), and
+// semSleepers (bit 7), which a process about to sleep sets with a CAS
 // outside the internal lock and Release clears before it wakes everyone.
 const (
 	svSleepers = 0x80
-	svCount    = 0x7f
+	svHungry   = 0x40
+	svCount    = 0x3f
 )
 
 const (
 	sfCtxDone = 1 << iota
 	sfReg     // its demand is registered (local.demands): could sees it
 	sfPoll    // its sleep polls: reclaimDead could not watch a holder
+	sfHungry  // it is the hungry waiter: it claimed the record
+	sfOK      // on its way out through sated: acquired
 )
 
 type sthread struct {
@@ -191,7 +211,8 @@ type sproc struct {
 
 // SemState is a state of the Semaphore model.
 type SemState struct {
-	value  uint8           // count | svSleepers
+	value  uint8           // count | svHungry | svSleepers
+	hungry uint8           // the hungry record: process+1 of the hungry waiter's handle, or 0
 	ilock  uint8           // thread+1 holding the internal lock; 0 free
 	total  uint8           // ghost: permits in existence (initial + those producers released)
 	held   [maxProcs]uint8 // the held entry of each slot
@@ -291,7 +312,7 @@ func (s *SemState) count() uint8 { return s.value & svCount }
 // take gives t n permits if there are enough (take, under the internal
 // lock, or a CAS for counting permits; the sleepers bit is kept).
 func (m *SemaphoreModel) take(s *SemState, t int, n uint8) bool {
-	if s.count() < n {
+	if s.count() < n || s.value&svHungry != 0 && s.th[t].flags&sfHungry == 0 {
 		return false
 	}
 	s.value -= n
@@ -496,7 +517,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 				// The old post: its CAS, sleepers or not, then a wake
 				// that is skipped if closed.
 				old := s.value
-				ns.value = (old&svCount + n) &^ svSleepers
+				ns.value = old&^svSleepers + n
 				ns.total += n
 				if old&svSleepers != 0 {
 					nt.pc = spRWake
@@ -506,9 +527,9 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 				add("sem.release.fast_cas", e.notef("value %d", int(ns.value&svCount), 0))
 				return
 			}
-			if s.unmapped(p) || s.value&svSleepers != 0 {
+			if s.unmapped(p) || s.value&(svSleepers|svHungry) != 0 {
 				nt.pc = spEnterC
-				add("sem.release.fast_cas", "sleepers or no semLive: post")
+				add("sem.release.fast_cas", "sleepers, hunger or no semLive: post")
 				return
 			}
 			ns.value += n
@@ -540,7 +561,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		// post, inside Segment.enter: the CAS that adds the permits and
 		// clears the sleepers bit; a wake if it was set.
 		old := s.value
-		ns.value = (old&svCount + n) &^ svSleepers
+		ns.value = old&^svSleepers + n
 		ns.total += n
 		if old&svSleepers != 0 {
 			nt.pc = spRWake
@@ -574,7 +595,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		add("sem.acquire.try", "too few")
 
 	case spSpin:
-		if s.count() >= n {
+		if s.count() >= n && s.value&svHungry == 0 {
 			nt.pc = spTry2
 			add("sem.acquire.spin", "enough: try again")
 			return
@@ -759,17 +780,75 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 	case spLoad:
 		nt.v = s.value
 		c := s.value & svCount
+		hungry := s.value&svHungry != 0
+		mine := th.flags&sfHungry != 0
 		switch {
-		case c >= n:
+		case c >= n && (!hungry || mine):
 			nt.pc = spLocked
 			add("sem.acquire.load_value", "enough: look again")
-		case c > 0 && !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways:
-			nt.pc = spCould
-			add("sem.acquire.load_value", "too few")
+		case !mine && hungry:
+			// Held back: see whether the hungry waiter is alive.
+			nt.pc = spHungryLoad
+			add("sem.acquire.load_value", "another is hungry")
 		default:
-			m.toSleep(&ns, t)
+			if !mine {
+				// It may have waited starveAfter by now: it tries to
+				// become the hungry waiter.
+				n2 := ns
+				n2.th[t].pc = spHungryLoad
+				e.add(actor, "sem.acquire.load_value", false, n2, "too few, and it waited long")
+			}
+			m.afterLoad(&ns, t)
 			add("sem.acquire.load_value", "too few")
 		}
+
+	case spHungryLoad:
+		r := s.hungry
+		if r != 0 && int(r) != p+1 && (m.cfg.BugNoTakeover || !s.dead(int(r)-1)) {
+			m.afterLoad(&ns, t)
+			add("sem.acquire.hungry_load", e.notef("P%d is hungry", int(r)-1, 0))
+			return
+		}
+		nt.e = r
+		nt.pc = spHungryClaim
+		if r == 0 {
+			add("sem.acquire.hungry_load", "nobody hungry")
+		} else {
+			add("sem.acquire.hungry_load", e.notef("P%d, dead, was hungry: take it over", int(r)-1, 0))
+		}
+
+	case spHungryClaim:
+		if s.hungry != th.e {
+			m.afterLoad(&ns, t)
+			nt.e = 0
+			add("sem.acquire.hungry_claim", "CAS failed")
+			return
+		}
+		ns.hungry = uint8(p + 1)
+		nt.flags |= sfHungry
+		nt.e = 0
+		nt.pc = spHungrySet
+		add("sem.acquire.hungry_claim", "hungry")
+
+	case spHungrySet:
+		ns.value |= svHungry
+		nt.pc = spLocked
+		add("sem.acquire.hungry_set", "")
+
+	case spSatedWake:
+		nt.pc = spSatedRecord
+		add("sem.acquire.sated_wake", e.woke(ns.fx.WakeAll(fwValue), m.name))
+
+	case spSatedRecord:
+		if s.hungry == uint8(p+1) {
+			ns.hungry = 0
+		}
+		nt.pc = spRetErr
+		if th.flags&sfOK != 0 {
+			nt.pc = spRet
+		}
+		nt.flags &^= sfHungry | sfOK
+		add("sem.acquire.sated_record", "")
 
 	case spCould:
 		if m.could(s, t, th.v&svCount) {
@@ -848,7 +927,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 	case spLoadWoken:
 		c := s.value & svCount
 		nt.v = s.value
-		if c > 0 && c < n {
+		if c > 0 && c < n && s.value&svHungry == 0 {
 			nt.pc = spCould2
 			add("sem.acquire.load_woken", "too few for itself")
 			return
@@ -873,6 +952,24 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 
 	case spRet, spRetErr:
 		ok := th.pc == spRet
+		if m.cfg.BugNoSated && !ok {
+			nt.flags &^= sfHungry
+			ns.th[t].flags &^= sfHungry
+		}
+		if nt.flags&sfHungry != 0 {
+			// acquireSlow's deferred sated comes before the token's
+			// release: its CAS clears svHungry and svSleepers.
+			if ok {
+				nt.flags |= sfOK
+			}
+			nt.pc = spSatedRecord
+			if s.value&svSleepers != 0 && !m.cfg.BugSatedNoWake {
+				nt.pc = spSatedWake
+			}
+			ns.value &^= svHungry | svSleepers
+			add("sem.acquire.sated", "")
+			return
+		}
 		m.releaseToken(ns, t, func(n2 SemState, note string) {
 			if ok {
 				m.advance(&n2, t)
@@ -939,6 +1036,17 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		}
 		add("sem.release.wake", e.woke(ns.fx.WakeAll(fwValue), m.name))
 	}
+}
+
+// afterLoad moves t from its last look (the value in th.v), not taking
+// the permits, to could, if another goroutine of its process might use
+// them (none may while a waiter is hungry), or to the sleep.
+func (m *SemaphoreModel) afterLoad(ns *SemState, t int) {
+	if v := ns.th[t].v; v&svCount > 0 && v&svHungry == 0 && !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways {
+		ns.th[t].pc = spCould
+		return
+	}
+	m.toSleep(ns, t)
 }
 
 // toSleep moves t from its last look to the sleep: set the sleepers bit
@@ -1092,6 +1200,9 @@ func (m *SemaphoreModel) Check(s *SemState) error {
 	if sum != int(s.total) {
 		return Fail("permits", "value %d + held %v = %d, but %d permits exist", s.count(), s.held[:m.nproc], sum, s.total)
 	}
+	if s.value&svHungry != 0 && s.hungry == 0 {
+		return Fail("hunger", "svHungry is set, and no record names who set it")
+	}
 	if !m.cfg.Counting && s.total != m.cfg.Initial {
 		return Fail("permits", "%d owned permits exist, but the semaphore was made with %d (value %d, held %v)", s.total, m.cfg.Initial, s.count(), s.held[:m.nproc])
 	}
@@ -1115,7 +1226,21 @@ func (m *SemaphoreModel) Check(s *SemState) error {
 // Release wakes every sleeping process, this is also where "a wake-up
 // never stays with a waiter that cannot use it while another could" is
 // checked: no waiter that could use the value is left asleep or parked.
+//
+// A waiter held back by a live hungry waiter (another one) may wait with
+// enough permits for itself: that is the starvation bound. The hungry
+// waiter may not, and a hunger must not outlive its waiter: a live
+// process named by the record has a goroutine that is hungry.
 func (m *SemaphoreModel) Stuck(s *SemState) error {
+	if r := int(s.hungry) - 1; r >= 0 && !s.dead(r) {
+		found := false
+		for g := range maxGoroutines {
+			found = found || s.th[r*maxGoroutines+g].flags&sfHungry != 0
+		}
+		if !found {
+			return Fail("hunger", "the record names P%d, alive, but none of its goroutines is hungry", r)
+		}
+	}
 	for t := range maxThreads {
 		th := &s.th[t]
 		if semFinished(th.pc) {
@@ -1141,9 +1266,12 @@ func (m *SemaphoreModel) Stuck(s *SemState) error {
 				return Fail("lost-wakeup", "%s is parked on the token, which nobody will release", m.name(t))
 			}
 		}
+		heldBack := s.value&svHungry != 0 && th.flags&sfHungry == 0 && s.hungry != 0 && !s.dead(int(s.hungry)-1)
 		switch {
 		case s.proc[p].close != 0:
 			return Fail("close-no-wake", "%s %s after its process closed", m.name(t), what)
+		case heldBack:
+			continue
 		case s.count() >= n:
 			return Fail("lost-wakeup", "%s %s for %d permits while the value is %d", m.name(t), what, n, s.count())
 		case int(s.count())+deadHeld >= int(n):
@@ -1157,8 +1285,14 @@ func (m *SemaphoreModel) Stuck(s *SemState) error {
 func (m *SemaphoreModel) Format(s *SemState) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "value=%d", s.count())
+	if s.value&svHungry != 0 {
+		b.WriteString("|H")
+	}
 	if s.value&svSleepers != 0 {
 		b.WriteString("|S")
+	}
+	if s.hungry != 0 {
+		fmt.Fprintf(&b, " hungry=P%d", s.hungry-1)
 	}
 	fmt.Fprintf(&b, " held=%v total=%d", s.held[:m.nproc], s.total)
 	if s.ilock != 0 {
@@ -1203,6 +1337,9 @@ func (m *SemaphoreModel) Format(s *SemState) string {
 			}
 			if th.flags&sfReg != 0 {
 				b.WriteString(" reg")
+			}
+			if th.flags&sfHungry != 0 {
+				b.WriteString(" hungry")
 			}
 			if on := s.fx.On[t]; on != 0 {
 				var ws []string
@@ -1259,6 +1396,12 @@ var semaphoreSteps = []string{
 	"token.release",
 	"sem.release.fast_cas",
 	"sem.release.post_cas",
+	"sem.acquire.hungry_load",
+	"sem.acquire.hungry_claim",
+	"sem.acquire.hungry_set",
+	"sem.acquire.sated",
+	"sem.acquire.sated_wake",
+	"sem.acquire.sated_record",
 	"sem.release.enter",
 	"sem.release.locked",
 	"sem.release.load_waiters",

@@ -39,6 +39,13 @@ func TestSemaphore(t *testing.T) {
 		// Two goroutines of P0 contend for the token, one asking for more
 		// than the other; P1 produces.
 		{"counting, Acquire(2) and Acquire(1) in one", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2)), sem(true, acquire(1))}, {sem(true, release(1))}}, Budget: b, Counting: true}},
+		// Hunger: P0's Acquire(2) may become hungry and hold P1's
+		// Acquire(1) back while P2 posts one permit at a time.
+		// (TestSemaphoreDeep runs both with a kill, a cancellation and a
+		// Close.)
+		{"counting, hunger: Acquire(2), Acquire(1) and a producer; a kill", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2))}, {sem(true, acquire(1))}, {sem(false, release(1), release(2))}}, Budget: Budget{Kill: 1}, Counting: true}},
+		{"counting, hunger: Acquire(2), Acquire(1) and a producer; a cancellation and a Close", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2))}, {sem(true, acquire(1))}, {sem(false, release(1), release(2))}}, Budget: Budget{Cancel: 1, Close: 1}, Counting: true}},
+		{"owned, hunger: Acquire(2) and two Acquire(1); a kill", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, acquire(1), release(1))}, {sem(false, acquire(1), release(1))}}, Initial: 2, Budget: Budget{Kill: 1}}},
 	} {
 		r := exploreSemaphore(t, tc.name, tc.cfg, Options{})
 		for _, v := range r.Violations {
@@ -125,6 +132,28 @@ var semaphoreBugs = []struct {
 		"BugPostOutside: a counting post outside Segment.enter",
 		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(1), release(1))}, {sem(false, acquire(1))}}, Initial: 1, Budget: Budget{Kill: 1, Close: 1}, Counting: true},
 		func(c *SemaphoreConfig) { c.BugPostOutside = true },
+	},
+	{
+		// P0 becomes hungry for 2 and holds P1 back; P2's second Release
+		// wakes both, P1 sleeps again (still held back), P0 takes its 2
+		// and its sated wakes nobody: P1 sleeps on with 1 free.
+		"BugSatedNoWake: the end of a hunger wakes nobody",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, acquire(1))}, {sem(false, release(1), release(2))}}, Counting: true},
+		func(c *SemaphoreConfig) { c.BugSatedNoWake = true },
+	},
+	{
+		// P0, hungry for 2, is killed; P1, held back with 1 free, is woken
+		// by the death and takes the record for a live hunger.
+		"BugNoTakeover: a dead hungry waiter's hunger is not taken over",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Budget: Budget{Kill: 1}, Counting: true},
+		func(c *SemaphoreConfig) { c.BugNoTakeover = true },
+	},
+	{
+		// P0, hungry for 2, is cancelled and leaves svHungry set: P1 is
+		// held back for ever with 1 free.
+		"BugNoSated: a hungry waiter that gives up keeps its hunger",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Budget: Budget{Cancel: 1}, Counting: true},
+		func(c *SemaphoreConfig) { c.BugNoSated = true },
 	},
 }
 

@@ -205,6 +205,9 @@ func objectState(o ps.ObjectState) string {
 		if s.Waiters > 0 {
 			str += fmt.Sprintf(", %d waiting", s.Waiters)
 		}
+		if s.Hungry {
+			str += ", a waiter hungry"
+		}
 		if len(s.Holders) > 0 {
 			var hs []string
 			for _, h := range s.Holders {
@@ -379,6 +382,7 @@ type jsonSemaphore struct {
 	Max      int          `json:"max"`
 	Waiters  int          `json:"waiters"`
 	Holders  []jsonHolder `json:"holders"`
+	Hungry   bool         `json:"hungry"`
 }
 
 type jsonHolder struct {
@@ -440,7 +444,7 @@ func toJSON(si ps.SegmentInfo) jsonSegment {
 			}
 		}
 		if s := o.Semaphore; s != nil {
-			jo.Semaphore = &jsonSemaphore{Counting: s.Counting, Value: s.Value, Max: s.Max, Waiters: s.Waiters, Holders: []jsonHolder{}}
+			jo.Semaphore = &jsonSemaphore{Counting: s.Counting, Value: s.Value, Max: s.Max, Waiters: s.Waiters, Holders: []jsonHolder{}, Hungry: s.Hungry}
 			for _, h := range s.Holders {
 				jo.Semaphore.Holders = append(jo.Semaphore.Holders, jsonHolder(h))
 			}
