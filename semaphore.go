@@ -674,11 +674,12 @@ func (m *Semaphore) reclaimDead() {
 
 // Counting permits.
 //
-// The value word is the whole state: bits 0-29 the permits available, bit
-// 30 (semLive) always set, bit 31 (semSleepers) a process may sleep on the
-// word. Its transitions:
+// The value word is the state (but for the hungry record, see "Fairness"):
+// bits 0-28 the permits available, bit 29 (semHungry), bit 30 (semLive)
+// always set, bit 31 (semSleepers) a process may sleep on the word. Its
+// transitions:
 //
-//	take    v → v-n      CAS, if v's count ≥ n (sleepers bit kept)
+//	take    v → v-n      CAS, if v's count ≥ n and !H (sleepers bit kept)
 //	post    v → (v+n)&^S CAS, if v has semLive and count+n is within max;
 //	                     if v had S, wake all sleepers on the word
 //	                     (sem.release.wake)
