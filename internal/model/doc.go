@@ -241,6 +241,16 @@
 //     watches first and reclaims after: a holder that dies after its watch
 //     changes a word the sleep names, one that died before the reclaim's
 //     lookup is reclaimed.
+//   - BugPostOutside (Semaphore): a counting post as the code had it until
+//     this checker, given Close's placeholder, found it losing a wake-up:
+//     every post's CAS outside Segment.enter, and the wake skipped once
+//     closed. A post that lands after its own Close marked the handle dead
+//     (the others no longer watch it), killed before its wake, leaves them
+//     asleep with the permits free.
+//   - BugSatedNoWake, BugNoTakeover, BugNoSated (Semaphore): the end of a
+//     hunger wakes nobody; a dead hungry waiter's record is taken for a
+//     live one; a hungry waiter that gives up keeps its hunger. Each leaves
+//     a waiter held back, or asleep, with permits for it.
 //   - Not toggles: Release and the Acquire fast path hold the segment
 //     (Segment.enter), so that Close waits for them.
 //
@@ -282,12 +292,19 @@
 //     Release clears the sleepers bit and wakes every sleeper
 //     (sem.release.clear_sleepers, sem.release.wake), and a sleeper passes
 //     nothing on.
-//   - Semaphore of counting permits (SemaphoreConfig.Counting): the code's
-//     post checks closed again after its CAS (the CAS may have landed on
-//     Close's zero placeholder, which the model does not have) and returns
-//     ErrClosed then; its fast_cas steps run outside Segment.enter, which
-//     the model counts as in flight (Close waits for them), and its failed
-//     fast_cas is followed by the enter step.
+//   - Semaphore of counting permits (SemaphoreConfig.Counting): its
+//     fast_cas steps run outside Segment.enter, and Close does not wait for
+//     them; once the process is unmapped they find Close's zero
+//     placeholder, on which neither CAS can succeed (no permits, no
+//     semLive), and go to the slow path, whose enter fails. Release's
+//     fast_cas posts only without sleepers or hunger; the post that must
+//     wake (post_cas, wake) runs inside enter.
+//   - Semaphore hunger: a waiter's starveAfter is a nondeterministic choice
+//     at its last look (load_value: it may or may not have waited long);
+//     the lookup of the identity the record names is merged into
+//     hungry_load, and the CAS loop that sets semHungry into hungry_set.
+//     OwnedModel has no hunger: its takes and gives are those of a state
+//     word without semHungry, which the code's CASes keep as they find it.
 //   - RWMutex (rwmutex.go, RWModel): the model folds RLock's fast path
 //     (outside Segment.enter) into its slow path, which takes the same
 //     shared steps (rw.rlock.load, add, recheck, rw.runlock.sub) inside
