@@ -25,8 +25,8 @@ import (
 //
 // slotBits is the number of bits the segment's MaxProcesses needs
 // (bits.Len(MaxProcesses-1), at least 1), so a slot has k = 31-slotBits
-// bits of generation: with the largest table (MaxProcessesLimit, 1024
-// slots) k = 21; with the default 128 slots k = 24. Every claim of a slot
+// bits of generation: with the largest table (MaxProcessesLimit, 65536
+// slots) k = 15; with the default 128 slots k = 24. Every claim of a slot
 // bumps its generation, so a closed or dead handle's identity never becomes
 // valid again. A slot whose generation is exhausted is retired: attach never
 // claims it again, so identities never wrap.
@@ -36,8 +36,11 @@ import (
 // the low 30 bits of a futex word named by a robust list with the dying
 // thread's id (robust-futex-ABI), and a sleeper names the lock word it
 // sleeps on in its robust list (see robustSleep), so an identity must never
-// look like a thread id there. That leaves 2^k·255/256 claims per slot:
-// about 2.09 million with 1024 slots.
+// look like a thread id there (generation 0, no claim, is among them).
+// That leaves 2^k·255/256 claims per slot: 32,640 with 65536 slots, about
+// 16.7 million with the default 128. A table of 2^slotBits slots thus
+// allows 2^31·255/256 claims in all, about 2.1 billion, whatever its size
+// (fewer when MaxProcesses is not a power of 2).
 //
 // The holder of an identity is found by indexing the table, never by a scan:
 // it is alive while its slot's generation still equals gen and the slot's
@@ -88,8 +91,9 @@ const (
 
 	// MaxProcessesLimit is the largest MaxProcesses a segment may have. The
 	// identity of a handle (a table slot and the slot's generation) must fit
-	// in 31 bits of a lock word, with at least 20 bits of generation.
-	MaxProcessesLimit = 1024
+	// in 31 bits of a lock word, with at least 15 bits of generation: 32,640
+	// claims of each slot (see the package documentation, Identity).
+	MaxProcessesLimit = 1 << 16
 
 	// maxTID bounds every thread id (PID_MAX_LIMIT on 64-bit Linux): an
 	// identity's low 30 bits are never below it.
