@@ -50,6 +50,10 @@ import (
 //
 // A slot's claim (attach), in order:
 //
+//	A0  procHigh: h → max(h, index+1)       CAS loop, never lowered; before
+//	                                        the claim, so that the scans
+//	                                        bounded by procHigh see the slot
+//	                                        (see "The high-water mark")
 //	A1  live: 0 or dead → keeper tid        CAS; the list op is pending first,
 //	                                        so a death right after is marked
 //	A2  gen: g → g+1                        the old identity is now dead
@@ -137,11 +141,64 @@ func (l *layoutInfo) slotOf(id identity) (off uint64, gen uint32, ok bool) {
 	return l.procOff + i*procSlotSize, gen, true
 }
 
+// The high-water mark.
+//
+// The header word procHigh is one more than the highest process-table index
+// ever claimed. attach raises it to index+1 (A0, a CAS loop that only ever
+// raises it) before it claims a slot (A1); nothing lowers it. So a slot at
+// an index at or above procHigh, as loaded, was free at the instant of the
+// load, and had been since the segment was made: its claim would have
+// raised procHigh first, and Go's atomics are sequentially consistent.
+//
+// The scans that run on every contended operation (watchOthers and watchAll
+// on every sleep; the reclaims of dead holders of the Semaphore, Cond and
+// WaitGroup, whose entry for a slot is filled only for a handle that has
+// claimed it) load procHigh once and look at the slots below it only. Skipping the slots
+// above is what the full scan would have done had it read them at the
+// instant of the load: free slots, and entries never written. No scan is an
+// atomic snapshot anyway (a slot claimed behind a scan's position is missed
+// either way), and each caller says why that is safe. attach takes the
+// lowest free slot, so procHigh stays at about the most slots the segment
+// has had in use at once: handles open, and slots retired or left dead (a
+// dead process's slot is reused only when no free one is left). The scans then cost time in
+// proportion to that, not to MaxProcesses; in a segment whose processes are
+// often killed, dead slots accumulate and procHigh climbs toward
+// MaxProcesses.
+//
+// No attach writes a procHigh above procCap. One found at attach (Create,
+// Open, Inherit) fails it with ErrCorrupt: the segment's bookkeeping was
+// overwritten. One written later is clamped to procCap by every load
+// (procHigh), so that no scan leaves the table; a procHigh written too low
+// hides live processes from the scans, as any garbage in the table can
+// mislead them.
+
+// procHigh returns the bound of a scan of the process table, or of the
+// per-slot entries of an object: procHigh as loaded now, at most procCap.
+func (s *Segment) procHigh() uint64 {
+	return min(uint64(load32(s.mem, offProcHigh)), s.lay.procCap)
+}
+
+// raiseProcHigh raises procHigh to at least n (A0).
+func (s *Segment) raiseProcHigh(n uint32) {
+	w := u32at(s.mem, offProcHigh)
+	for {
+		h := atomic.LoadUint32(w)
+		if h >= n || atomic.CompareAndSwapUint32(w, h, n) {
+			return
+		}
+	}
+}
+
 // attach claims a slot in the segment's process table for this Segment and
-// puts it on the keeper's robust list. See "A slot's claim" above.
+// puts it on the keeper's robust list. See "A slot's claim" above. It
+// returns ErrTooManyProcesses if no slot is free, and an error matching
+// ErrCorrupt if procHigh is above procCap.
 func (s *Segment) attach() error {
 	k := theKeeper()
 	procOff, procCap := s.lay.procOff, s.lay.procCap
+	if h := load32(s.mem, offProcHigh); uint64(h) > procCap {
+		return fmt.Errorf("%w: process table high-water mark %d, above its %d slots", ErrCorrupt, h, procCap)
+	}
 	pid := uint32(os.Getpid())
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -159,6 +216,7 @@ func (s *Segment) attach() error {
 			if s.lay.nextGen(load32(s.mem, off+slotGen)) == 0 {
 				continue // retired
 			}
+			s.raiseProcHigh(uint32(i + 1)) // A0
 			node := unsafe.Pointer(&s.mem[off+slotNext])
 			k.setPending(node)
 			if !atomic.CompareAndSwapUint32(w, v, k.tid) { // step: proc.attach.cas_live; A1

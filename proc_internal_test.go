@@ -3,6 +3,7 @@
 package processshared
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/processshared/processshared/internal/shmtest"
@@ -142,5 +143,91 @@ func TestRetireLargestTable(t *testing.T) {
 	}
 	if h := s.lookup(0x7fff0002); h.alive {
 		t.Error("the closed second handle's identity is alive")
+	}
+}
+
+// TestProcHigh: attach raises procHigh to one more than the index it
+// claims, before the claim, and nothing lowers it; the scans stop there;
+// a procHigh above procCap fails attach with ErrCorrupt, and one written
+// after attach is clamped to procCap.
+//
+//  1. The creator takes slot 0 (procHigh 1); two more handles take slots
+//     1 and 2 (procHigh 3).
+//  2. The handle in slot 1 closes: procHigh stays 3. A new handle takes
+//     slot 1 again, the lowest free: procHigh stays 3.
+//  3. watchOthers, from slot 0, watches slots 1 and 2; watchAll polls,
+//     since slot 3 and the rest are free.
+//  4. procHigh set to procCap+1: procHigh() reads procCap, and Open
+//     reports ErrCorrupt (attaching nothing). Set back to 3, Open works.
+func TestProcHigh(t *testing.T) {
+	name := shmtest.Name(t)
+	s, err := Create(name, 1<<20, &Options{MaxProcesses: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	high := func() uint32 { return load32(s.mem, offProcHigh) }
+	if h := high(); h != 1 {
+		t.Fatalf("procHigh %d after the creator's attach, want 1", h)
+	}
+	open := func() *Segment {
+		t.Helper()
+		h, err := Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	h1, h2 := open(), open()
+	if h := high(); h != 3 {
+		t.Fatalf("procHigh %d with slots 0-2 claimed, want 3", h)
+	}
+	h1.Close()
+	if h := high(); h != 3 {
+		t.Fatalf("procHigh %d after slot 1's Close, want 3 (never lowered)", h)
+	}
+	h3 := open()
+	if h3.slot != h1.slot {
+		t.Fatalf("new handle at offset %d, want slot 1's (%d)", h3.slot, h1.slot)
+	}
+	if h := high(); h != 3 {
+		t.Fatalf("procHigh %d after slot 1's reuse, want 3", h)
+	}
+
+	lives, ok, poll := s.watchOthers(nil, 0)
+	if !ok {
+		t.Fatal("watchOthers: a word changed under it, with nobody else running")
+	}
+	if theKeeper().robust {
+		if poll || len(lives) != 2 || lives[0].gen != u32at(s.mem, h3.slot+slotGen) || lives[1].gen != u32at(s.mem, h2.slot+slotGen) {
+			t.Fatalf("watchOthers: %d watches (poll %v), want slots 1 and 2's", len(lives), poll)
+		}
+	}
+	if _, ok, poll := s.watchAll(nil); ok && !poll {
+		t.Fatal("watchAll does not poll with free slots from procHigh on")
+	}
+
+	store32(s.mem, offProcHigh, 9)
+	if h := s.procHigh(); h != 8 {
+		t.Fatalf("procHigh() %d with 9 in the word, want procCap (8)", h)
+	}
+	if h, err := Open(name); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			h.Close()
+		}
+		t.Fatalf("Open with procHigh 9 of 8 slots: %v, want ErrCorrupt", err)
+	}
+	if h := high(); h != 9 {
+		t.Fatalf("procHigh %d after the refused Open, want 9 (untouched)", h)
+	}
+	for i := range uint64(8) {
+		if v := load32(s.mem, s.lay.procOff+i*procSlotSize+slotLive); (i == 1 || i == 2 || i == 0) != (v != 0) {
+			t.Fatalf("slot %d's live word %#x after the refused Open", i, v)
+		}
+	}
+	store32(s.mem, offProcHigh, 3)
+	if h4 := open(); (h4.slot-s.lay.procOff)/procSlotSize != 3 || high() != 4 {
+		t.Fatalf("after the repair: new handle at offset %d, procHigh %d; want slot 3, 4", h4.slot, high())
 	}
 }
