@@ -153,17 +153,17 @@ func (l *layoutInfo) slotOf(id identity) (off uint64, gen uint32, ok bool) {
 // The scans that run on every contended operation (watchOthers and watchAll
 // on every sleep; the reclaims of dead holders of the Semaphore, Cond and
 // WaitGroup, whose entry for a slot is filled only for a handle that has
-// claimed it) load procHigh once and look at the slots below it only. Skipping the slots
-// above is what the full scan would have done had it read them at the
-// instant of the load: free slots, and entries never written. No scan is an
-// atomic snapshot anyway (a slot claimed behind a scan's position is missed
-// either way), and each caller says why that is safe. attach takes the
-// lowest free slot, so procHigh stays at about the most slots the segment
-// has had in use at once: handles open, and slots retired or left dead (a
-// dead process's slot is reused only when no free one is left). The scans then cost time in
-// proportion to that, not to MaxProcesses; in a segment whose processes are
-// often killed, dead slots accumulate and procHigh climbs toward
-// MaxProcesses.
+// claimed it) load procHigh once and look at the slots below it only.
+// Skipping the slots above is what the full scan would have done had it
+// read them at the instant of the load: free slots, and entries never
+// written. No scan is an atomic snapshot anyway (a slot claimed behind a
+// scan's position is missed either way), and each caller says why that is
+// safe. attach takes the lowest free slot, so procHigh stays at about the
+// most slots the segment has had in use at once: handles open, and slots
+// retired or left dead (a dead process's slot is reused only when no free
+// one is left). The scans then cost time in proportion to that, not to
+// MaxProcesses; in a segment whose processes are often killed, dead slots
+// accumulate and procHigh climbs toward MaxProcesses.
 //
 // No attach writes a procHigh above procCap. One found at attach (Create,
 // Open, Inherit) fails it with ErrCorrupt: the segment's bookkeeping was
