@@ -614,9 +614,13 @@ func (c *Cond) record(i uint64) *uint64 {
 	return (*uint64)(unsafe.Add(c.recs, recordAt(i, condLines(c.nrec))))
 }
 
-// reclaimDead reclaims the records of dead handles.
+// reclaimDead reclaims the records of dead handles. It looks at the records
+// of the slots below procHigh only: a record is written only by the handle
+// of its slot (and then by a reclaim of that handle's registration), so
+// the records past procHigh are empty (see "The high-water mark" in
+// proc.go).
 func (c *Cond) reclaimDead() {
-	for i := range c.nrec {
+	for i := range c.s.procHigh() {
 		r := c.record(i)
 		v := atomic.LoadUint64(r) // step: cond.scan.load
 		if v < condRecCount || uint32(v) == c.id {

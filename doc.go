@@ -105,11 +105,14 @@
 //     is another identity.
 //
 // A table entry's generation has k = 31-b bits, where
-// b = bits.Len(MaxProcesses-1): k = 24 with the default 128 entries, k = 21
-// with the largest table (MaxProcessesLimit, 1024 entries); 1 value in 256
-// is skipped (see proc.go), which leaves about 2 million claims of one entry
-// even then. An entry claimed that many times is retired, never reused, so
-// identities never wrap.
+// b = bits.Len(MaxProcesses-1): k = 24 with the default 128 entries, k = 15
+// with the largest table (MaxProcessesLimit, 65536 entries); 1 value in 256
+// is skipped (see proc.go), which leaves 2^k·255/256 claims of one entry:
+// about 16.7 million with 128 entries, 32,640 with 65536. An entry claimed
+// that many times is retired, never reused, so identities never wrap. A
+// segment whose MaxProcesses is a power of 2 thus allows about 2^31 claims
+// (handles opened over its life) in all, whatever its size: once the first
+// entries retire, attach claims the next.
 //
 // Liveness is judged by identity: on Linux, by the kernel's death mark on the
 // process's table entry, in any namespace. Where no kernel marks deaths

@@ -96,3 +96,13 @@ func SetCondRecord(c *Cond, i int, id uint32, n int) {
 
 // CondSlots returns the number of c's registration records.
 func CondSlots(c *Cond) int { return int(c.nrec) }
+
+// ProcHigh returns s's segment's process-table high-water mark, as stored.
+func ProcHigh(s *Segment) int { return int(load32(s.mem, offProcHigh)) }
+
+// SemaphoreEntry returns the identity and the count of owned Semaphore m's
+// held entry for process-table slot i, and whether m is in table mode.
+func SemaphoreEntry(m *Semaphore, i int) (id uint32, n int, table bool) {
+	e := semHeld + uint64(i)*8
+	return atomic.LoadUint32(m.w(e)), int(atomic.LoadUint32(m.w(e + 4))), atomic.LoadUint64(m.state)&semTable != 0
+}

@@ -28,6 +28,9 @@ import (
 //	128     8     spinners     the spinner gate (see spinEnter); on a cache line of its own
 //	192     4     objects      directory entries claimed, at most maxObjects; accessed atomically only
 //	196     4     freeCount    extents in the free table, at least; accessed atomically only
+//	200     4     procHigh     one more than the highest process table index ever
+//	                           claimed, at most procCap (see proc.go, "The
+//	                           high-water mark"); accessed atomically only
 //
 // The process table follows the header, then the directory, then the free
 // table (maxObjects words of 8 bytes: the offset of a deleted object's
@@ -38,7 +41,7 @@ import (
 // mapping's length before use: other processes may have written anything.
 const (
 	segMagic      = 0x3147455348535350 // "PSSHSEG1" read as little-endian
-	layoutVersion = 6                  // 2: identities are slot+generation, not thread ids; 3: hashed directory; 4: deletion (entry generations, extent headers, free table), Cond records interleaved by cache line, Slot buffer flags; 5: Semaphore state word (owned permits' holder), max at 8; 6: counting Semaphore value has semLive
+	layoutVersion = 6                  // 2: identities are slot+generation, not thread ids; 3: hashed directory; 4: deletion (entry generations, extent headers, free table), Cond records interleaved by cache line, Slot buffer flags; 5: Semaphore state word (owned permits' holder), max at 8; 6: counting Semaphore value has semLive; procHigh, the process table's high-water mark (header offset 200)
 	hdrSize       = 256
 
 	offMagic        = 0
@@ -59,6 +62,7 @@ const (
 	offSpinners     = 128
 	offObjects      = 192
 	offFreeCount    = 196
+	offProcHigh     = 200
 
 	procSlotSize = 64
 	dirEntrySize = 128

@@ -376,3 +376,58 @@ func BenchmarkTryLockHeld(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSemTryAcquireTable measures a failing TryAcquire of an owned
+// Semaphore in table mode, with tables of 128 and 65536 entries: two other
+// handles of this process hold its 2 permits (the second one's take spilled
+// the first's to its held entry), so each TryAcquire takes the internal
+// lock and runs the table-mode reclaim, which scans the held entries. The
+// scan stops at procHigh (3 here), so the cost must not grow with the
+// table.
+func BenchmarkSemTryAcquireTable(b *testing.B) {
+	for _, procs := range []int{128, ps.MaxProcessesLimit} {
+		b.Run("procs="+strconv.Itoa(procs), func(b *testing.B) {
+			name := shmtest.Name(b)
+			s, err := ps.Create(name, 8<<20, &ps.Options{MaxProcesses: procs})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ps.Remove(name)
+			defer s.Close()
+			var sems []*ps.Semaphore
+			for range 2 {
+				h, err := ps.Open(name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer h.Close()
+				m, err := ps.NewSemaphore(h, "jobs", 2, 2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !m.TryAcquire(1) {
+					b.Fatal("TryAcquire(1) failed with a permit free")
+				}
+				sems = append(sems, m)
+			}
+			defer func() {
+				for _, m := range sems {
+					m.Release(1)
+				}
+			}()
+			m, err := ps.NewSemaphore(s, "jobs", 2, 2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, table := ps.SemaphoreEntry(m, 1); !table {
+				b.Fatal("the semaphore is not in table mode")
+			}
+			b.ResetTimer()
+			for range b.N {
+				if m.TryAcquire(1) {
+					b.Fatal("TryAcquire succeeded with every permit held")
+				}
+			}
+		})
+	}
+}

@@ -280,12 +280,19 @@ func (o *lockedState) alive(id identity) bool { return id != 0 && o.s.lookup(id)
 // slot's claim") was tried: with the default table most slots are free,
 // every sleep went past maxLives and polled anyway, and its futex_waitv
 // on 64 words made ps_barrier_8p slower.
+//
+// A procHigh below procCap means the slot at procHigh is free (see "The
+// high-water mark" in proc.go): the sleep polls, with no scan for one.
+// Only a table whose every slot has been claimed is scanned, to its end.
 func (s *Segment) watchAll(lives []liveRef) (_ []liveRef, ok, poll bool) {
 	lives, ok, poll = s.watchOthers(lives, 0)
 	if !ok || poll {
 		return lives, ok, poll
 	}
 	procOff, procCap := s.lay.procOff, s.lay.procCap
+	if s.procHigh() < procCap {
+		return lives, true, true
+	}
 	for i := range procCap {
 		off := procOff + i*procSlotSize
 		if off == s.slot {

@@ -25,8 +25,8 @@ import (
 //
 // slotBits is the number of bits the segment's MaxProcesses needs
 // (bits.Len(MaxProcesses-1), at least 1), so a slot has k = 31-slotBits
-// bits of generation: with the largest table (MaxProcessesLimit, 1024
-// slots) k = 21; with the default 128 slots k = 24. Every claim of a slot
+// bits of generation: with the largest table (MaxProcessesLimit, 65536
+// slots) k = 15; with the default 128 slots k = 24. Every claim of a slot
 // bumps its generation, so a closed or dead handle's identity never becomes
 // valid again. A slot whose generation is exhausted is retired: attach never
 // claims it again, so identities never wrap.
@@ -36,8 +36,11 @@ import (
 // the low 30 bits of a futex word named by a robust list with the dying
 // thread's id (robust-futex-ABI), and a sleeper names the lock word it
 // sleeps on in its robust list (see robustSleep), so an identity must never
-// look like a thread id there. That leaves 2^k·255/256 claims per slot:
-// about 2.09 million with 1024 slots.
+// look like a thread id there (generation 0, no claim, is among them).
+// That leaves 2^k·255/256 claims per slot: 32,640 with 65536 slots, about
+// 16.7 million with the default 128. A table of 2^slotBits slots thus
+// allows 2^31·255/256 claims in all, about 2.1 billion, whatever its size
+// (fewer when MaxProcesses is not a power of 2).
 //
 // The holder of an identity is found by indexing the table, never by a scan:
 // it is alive while its slot's generation still equals gen and the slot's
@@ -47,6 +50,10 @@ import (
 //
 // A slot's claim (attach), in order:
 //
+//	A0  procHigh: h → max(h, index+1)       CAS loop, never lowered; before
+//	                                        the claim, so that the scans
+//	                                        bounded by procHigh see the slot
+//	                                        (see "The high-water mark")
 //	A1  live: 0 or dead → keeper tid        CAS; the list op is pending first,
 //	                                        so a death right after is marked
 //	A2  gen: g → g+1                        the old identity is now dead
@@ -88,8 +95,9 @@ const (
 
 	// MaxProcessesLimit is the largest MaxProcesses a segment may have. The
 	// identity of a handle (a table slot and the slot's generation) must fit
-	// in 31 bits of a lock word, with at least 20 bits of generation.
-	MaxProcessesLimit = 1024
+	// in 31 bits of a lock word, with at least 15 bits of generation: 32,640
+	// claims of each slot (see the package documentation, Identity).
+	MaxProcessesLimit = 1 << 16
 
 	// maxTID bounds every thread id (PID_MAX_LIMIT on 64-bit Linux): an
 	// identity's low 30 bits are never below it.
@@ -133,11 +141,64 @@ func (l *layoutInfo) slotOf(id identity) (off uint64, gen uint32, ok bool) {
 	return l.procOff + i*procSlotSize, gen, true
 }
 
+// The high-water mark.
+//
+// The header word procHigh is one more than the highest process-table index
+// ever claimed. attach raises it to index+1 (A0, a CAS loop that only ever
+// raises it) before it claims a slot (A1); nothing lowers it. So a slot at
+// an index at or above procHigh, as loaded, was free at the instant of the
+// load, and had been since the segment was made: its claim would have
+// raised procHigh first, and Go's atomics are sequentially consistent.
+//
+// The scans that run on every contended operation (watchOthers and watchAll
+// on every sleep; the reclaims of dead holders of the Semaphore, Cond and
+// WaitGroup, whose entry for a slot is filled only for a handle that has
+// claimed it) load procHigh once and look at the slots below it only.
+// Skipping the slots above is what the full scan would have done had it
+// read them at the instant of the load: free slots, and entries never
+// written. No scan is an atomic snapshot anyway (a slot claimed behind a
+// scan's position is missed either way), and each caller says why that is
+// safe. attach takes the lowest free slot, so procHigh stays at about the
+// most slots the segment has had in use at once: handles open, and slots
+// retired or left dead (a dead process's slot is reused only when no free
+// one is left). The scans then cost time in proportion to that, not to
+// MaxProcesses; in a segment whose processes are often killed, dead slots
+// accumulate and procHigh climbs toward MaxProcesses.
+//
+// No attach writes a procHigh above procCap. One found at attach (Create,
+// Open, Inherit) fails it with ErrCorrupt: the segment's bookkeeping was
+// overwritten. One written later is clamped to procCap by every load
+// (procHigh), so that no scan leaves the table; a procHigh written too low
+// hides live processes from the scans, as any garbage in the table can
+// mislead them.
+
+// procHigh returns the bound of a scan of the process table, or of the
+// per-slot entries of an object: procHigh as loaded now, at most procCap.
+func (s *Segment) procHigh() uint64 {
+	return min(uint64(load32(s.mem, offProcHigh)), s.lay.procCap)
+}
+
+// raiseProcHigh raises procHigh to at least n (A0).
+func (s *Segment) raiseProcHigh(n uint32) {
+	w := u32at(s.mem, offProcHigh)
+	for {
+		h := atomic.LoadUint32(w)
+		if h >= n || atomic.CompareAndSwapUint32(w, h, n) {
+			return
+		}
+	}
+}
+
 // attach claims a slot in the segment's process table for this Segment and
-// puts it on the keeper's robust list. See "A slot's claim" above.
+// puts it on the keeper's robust list. See "A slot's claim" above. It
+// returns ErrTooManyProcesses if no slot is free, and an error matching
+// ErrCorrupt if procHigh is above procCap.
 func (s *Segment) attach() error {
 	k := theKeeper()
 	procOff, procCap := s.lay.procOff, s.lay.procCap
+	if h := load32(s.mem, offProcHigh); uint64(h) > procCap {
+		return fmt.Errorf("%w: process table high-water mark %d, above its %d slots", ErrCorrupt, h, procCap)
+	}
 	pid := uint32(os.Getpid())
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -155,6 +216,7 @@ func (s *Segment) attach() error {
 			if s.lay.nextGen(load32(s.mem, off+slotGen)) == 0 {
 				continue // retired
 			}
+			s.raiseProcHigh(uint32(i + 1)) // A0
 			node := unsafe.Pointer(&s.mem[off+slotNext])
 			k.setPending(node)
 			if !atomic.CompareAndSwapUint32(w, v, k.tid) { // step: proc.attach.cas_live; A1

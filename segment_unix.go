@@ -50,7 +50,8 @@ func Create(name string, size int64, opts *Options) (*Segment, error) {
 // Open opens the existing named segment name. It waits up to
 // DefaultInitTimeout for a creator that is still initializing it. A file that
 // is not a segment gives ErrNotSegment, one of another layout version
-// ErrVersion, a short one ErrTruncated; a missing one an error matching
+// ErrVersion, a short one ErrTruncated, one whose header holds garbage an
+// error matching ErrCorrupt; a missing one an error matching
 // fs.ErrNotExist; a symbolic link one matching ErrInvalidName.
 func Open(name string) (*Segment, error) { return open(name, nil) }
 

@@ -634,7 +634,7 @@ func (m *Semaphore) reclaimDead() {
 		}
 		m.reclaimHolder(v)
 	}
-	for i := range m.nheld {
+	for i := range m.s.procHigh() { // the entries past it count 0 (proc.go, "The high-water mark")
 		e := semHeld + i*8
 		if atomic.LoadUint32(m.w(e+4)) == 0 {
 			continue

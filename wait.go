@@ -362,9 +362,17 @@ func watch(h holder) (liveRef, bool) {
 // It reads each slot's generation before its live word, and the sleep
 // names both (see liveRef): a newcomer's claim between the two reads makes
 // the sleep return at once, so no re-check is needed.
+//
+// It looks at the slots below procHigh only, loaded once: the slots above
+// were free when it was loaded (see "The high-water mark" in proc.go), so
+// skipping them is the full scan with its reads of them all made at that
+// instant, one of the interleavings the full scan has. A process that
+// claims one of them later is a newcomer, missed as one that claims a free
+// slot behind the full scan's position would be; the callers' protocols
+// allow for that (a sleeper that must see newcomers uses watchAll).
 func (s *Segment) watchOthers(lives []liveRef, skip uint64) (_ []liveRef, ok, poll bool) {
-	procOff, procCap := s.lay.procOff, s.lay.procCap
-	for i := range procCap {
+	procOff := s.lay.procOff
+	for i := range s.procHigh() {
 		off := procOff + i*procSlotSize
 		if off == s.slot || off == skip {
 			continue

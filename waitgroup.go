@@ -63,9 +63,8 @@ const (
 // With a coordinator that Adds for the workers, the coordinator's death
 // breaks it, even if the workers finish.
 type WaitGroup struct {
-	o     lockedState
-	mine  uint64 // offset of this handle's held entry
-	nheld uint64
+	o    lockedState
+	mine uint64 // offset of this handle's held entry
 }
 
 // NewWaitGroup finds the WaitGroup called name in s, creating it (with a
@@ -78,9 +77,8 @@ func NewWaitGroup(s *Segment, name string) (*WaitGroup, error) {
 		return nil, err
 	}
 	return &WaitGroup{
-		o:     newLockedState(s, off, size, "waitgroup", name),
-		mine:  wgHeld + (s.slot-s.lay.procOff)/procSlotSize*8,
-		nheld: procCap,
+		o:    newLockedState(s, off, size, "waitgroup", name),
+		mine: wgHeld + (s.slot-s.lay.procOff)/procSlotSize*8,
 	}, nil
 }
 
@@ -97,10 +95,12 @@ func (g *WaitGroup) Drop() error { return g.o.drop() }
 func (g *WaitGroup) Name() string { return g.o.name }
 
 // reclaimDead drops the Adds of dead holders, each in a change of its own.
-// It reports whether it dropped any. The caller holds the lock.
+// It reports whether it dropped any. The caller holds the lock. Only the
+// handle of a slot gives its held entry Adds, so the entries past procHigh
+// hold none (see "The high-water mark" in proc.go): it looks at those below.
 func (g *WaitGroup) reclaimDead() bool {
 	any := false
-	for i := range g.nheld {
+	for i := range g.o.s.procHigh() {
 		e := wgHeld + i*8
 		c := g.o.load(e + 4)
 		if c == 0 {
@@ -185,7 +185,7 @@ func (g *WaitGroup) done() error {
 	if g.o.load(g.mine) == g.o.s.id && g.o.load(g.mine+4) != 0 {
 		e = g.mine
 	} else {
-		for i := range g.nheld {
+		for i := range g.o.s.procHigh() { // the entries past it hold no Adds (see reclaimDead)
 			if c := g.o.load(wgHeld + i*8 + 4); c != 0 {
 				e = wgHeld + i*8
 				break

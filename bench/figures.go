@@ -22,8 +22,10 @@ func figures() []figure {
 		{"ps_csem_contended_2p", contend("ps_csem", 2)},
 		{"ps_sem_contended_2p_mp128", contend("ps_sem_mp128", 2)},
 		{"ps_sem_contended_2p_mp1024", contend("ps_sem_mp1024", 2)},
+		{"ps_sem_contended_2p_mp65536", contend("ps_sem_mp65536", 2)},
 		{"ps_csem_contended_2p_mp128", contend("ps_csem_mp128", 2)},
 		{"ps_csem_contended_2p_mp1024", contend("ps_csem_mp1024", 2)},
+		{"ps_csem_contended_2p_mp65536", contend("ps_csem_mp65536", 2)},
 		{"c_sem_uncontended", cSem("c_sem_uncontended", "uncontended")}, // its C peer, cpeers/sem.c
 		{"c_sem_contended_2p", cSem("c_sem_contended_2p", "contended")}, // likewise
 		{"ps_cond_uncontended", psCondUncontended},

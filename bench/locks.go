@@ -82,10 +82,10 @@ func openLock(kind, name string, seg *ps.Segment, create bool) (xlock, error) {
 	case "ps_mutex":
 		m, err := ps.NewMutex(seg, name)
 		return psMutex{m}, err
-	case "ps_sem", "ps_sem_mp128", "ps_sem_mp1024":
+	case "ps_sem", "ps_sem_mp128", "ps_sem_mp1024", "ps_sem_mp65536":
 		s, err := ps.NewSemaphore(seg, name, 1, 1)
 		return psSem{s}, err
-	case "ps_csem", "ps_csem_mp128", "ps_csem_mp1024":
+	case "ps_csem", "ps_csem_mp128", "ps_csem_mp1024", "ps_csem_mp65536":
 		s, err := ps.NewCountingSemaphore(seg, name, 1, 1)
 		return psSem{s}, err
 	case "goipc":
@@ -226,12 +226,14 @@ var lockNote = map[string]string{
 	"ps_sem":   "processshared Semaphore(1, max 1) as a lock (Acquire/Release)",
 	"ps_csem":  "processshared counting Semaphore(1, max 1) as a lock (Acquire/Release)",
 
-	"ps_sem_mp128":   "processshared Semaphore(1, max 1) as a lock, MaxProcesses 128",
-	"ps_sem_mp1024":  "processshared Semaphore(1, max 1) as a lock, MaxProcesses 1024 (MaxProcessesLimit)",
-	"ps_csem_mp128":  "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 128",
-	"ps_csem_mp1024": "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 1024 (MaxProcessesLimit)",
-	"goipc":          "go-ipc v0.6.1 FutexMutex (named, /dev/shm)",
-	"flock":          "gofrs/flock v0.13.2 Lock/Unlock (flock(2); it opens the file on every Lock and closes it on every Unlock)",
+	"ps_sem_mp128":    "processshared Semaphore(1, max 1) as a lock, MaxProcesses 128",
+	"ps_sem_mp1024":   "processshared Semaphore(1, max 1) as a lock, MaxProcesses 1024",
+	"ps_sem_mp65536":  "processshared Semaphore(1, max 1) as a lock, MaxProcesses 65536 (MaxProcessesLimit)",
+	"ps_csem_mp128":   "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 128",
+	"ps_csem_mp1024":  "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 1024",
+	"ps_csem_mp65536": "processshared counting Semaphore(1, max 1) as a lock, MaxProcesses 65536 (MaxProcessesLimit)",
+	"goipc":           "go-ipc v0.6.1 FutexMutex (named, /dev/shm)",
+	"flock":           "gofrs/flock v0.13.2 Lock/Unlock (flock(2); it opens the file on every Lock and closes it on every Unlock)",
 }
 
 func init() {

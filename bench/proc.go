@@ -272,7 +272,11 @@ func newTeam(ctx context.Context, segment bool) (*team, error) {
 }
 
 // newTeamMax is newTeam with a segment of maxProcs process-table slots
-// (0: the default).
+// (0: the default). The segment has 1 MiB, as every team's had before
+// MaxProcesses could exceed 1024; where the table and four Semaphores
+// would take more than half of that (a table slot is 64 bytes, an owned
+// Semaphore has 8 a slot, an extent header 8 per 64 slots), it has what
+// ps.SizeFor says they take plus 1 MiB.
 func newTeamMax(ctx context.Context, segment bool, maxProcs int) (*team, error) {
 	t := &team{}
 	t.ctx, t.cancel = context.WithCancel(ctx)
@@ -282,10 +286,19 @@ func newTeamMax(ctx context.Context, segment bool, maxProcs int) (*team, error) 
 	}
 	if segment {
 		var opts *ps.Options
+		size := int64(1 << 20)
 		if maxProcs != 0 {
 			opts = &ps.Options{MaxProcesses: maxProcs}
+			need, _, err := ps.SizeFor(ps.Contents{Semaphores: 4}, &ps.Options{MaxProcesses: maxProcs, MaxObjects: ps.DefaultMaxObjects})
+			if err != nil {
+				t.sc.close()
+				return nil, err
+			}
+			if need > size/2 {
+				size = need + 1<<20
+			}
 		}
-		if t.seg, err = ps.NewAnonymous(uniqueName("seg"), 1<<20, opts); err != nil {
+		if t.seg, err = ps.NewAnonymous(uniqueName("seg"), size, opts); err != nil {
 			t.sc.close()
 			return nil, err
 		}

@@ -179,8 +179,11 @@
 //     inconsistent flag's persistence until MarkConsistent is not modelled:
 //     the check is that the first holder after a death is told. Not
 //     modelled, and so not labelled: TryLock, TryAcquire, Value, the
-//     retirement of a slot whose generation is exhausted, and the liveness
-//     of slots the kernel does not watch (pidAlive).
+//     retirement of a slot whose generation is exhausted, the liveness of
+//     slots the kernel does not watch (pidAlive), and the process table's
+//     high-water mark (proc.go, A0): the models' scans read every slot, and
+//     a scan bounded by procHigh is such a scan with its reads of the slots
+//     it skips all made when it loaded procHigh, when they were free.
 //
 // # Fixes the model makes, and their toggles
 //
