@@ -214,8 +214,8 @@ type Semaphore struct {
 
 // NewSemaphore finds the Semaphore of owned permits called name in s,
 // creating it with initial permits if it does not exist. max must be 0 or
-// equal to initial: the total of owned permits is fixed (see Semaphore). An
-// existing semaphore must have been created by NewSemaphore with the same
+// equal to initial: the total of owned permits is fixed (see Semaphore), at
+// most 1<<29 - 1. An existing semaphore must have been created by NewSemaphore with the same
 // max; one created by NewCountingSemaphore gives ErrMismatch.
 func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error) {
 	if initial < 0 || max < 0 || initial > math.MaxInt32 || max != 0 && max != initial {
@@ -264,7 +264,7 @@ func NewSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error)
 // NewCountingSemaphore finds the Semaphore of counting permits called name
 // in s, creating it with initial permits if it does not exist. max, if not
 // zero, is the largest value the semaphore may reach: a bounded semaphore
-// (max 1 gives a binary semaphore). An existing semaphore must have been
+// (max 1 gives a binary semaphore). The value never exceeds 1<<29 - 1. An existing semaphore must have been
 // created by NewCountingSemaphore with the same max; one created by
 // NewSemaphore gives ErrMismatch.
 func NewCountingSemaphore(s *Segment, name string, initial, max int) (*Semaphore, error) {
