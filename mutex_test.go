@@ -3,6 +3,7 @@
 package processshared_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -334,4 +335,13 @@ func TestMutexOwnerDeath(t *testing.T) {
 		t.Fatalf("relock after MarkConsistent: %v", err)
 	}
 	m.Unlock()
+}
+
+// readLine reads a line from a child, without its newline.
+func readLine(t *testing.T, r *bufio.Reader) string {
+	line, err := r.ReadString('\n')
+	if err != nil && line == "" {
+		return "(" + err.Error() + ")"
+	}
+	return strings.TrimSuffix(line, "\n")
 }

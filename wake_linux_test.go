@@ -362,14 +362,6 @@ func startReporting(t *testing.T, seg *ps.Segment, role string) (*exec.Cmd, *buf
 	return cmd, bufio.NewReader(out)
 }
 
-// readLine reads a line from a child, without its newline.
-func readLine(t *testing.T, r *bufio.Reader) string {
-	line, err := r.ReadString('\n')
-	if err != nil && line == "" {
-		return "(" + err.Error() + ")"
-	}
-	return strings.TrimSuffix(line, "\n")
-}
 
 // TestSemaphoreMixedSizes: a Release wakes a sleeper that can use the
 // permits, not only one that cannot (lost wake-up 2), across processes and
