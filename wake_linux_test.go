@@ -362,7 +362,6 @@ func startReporting(t *testing.T, seg *ps.Segment, role string) (*exec.Cmd, *buf
 	return cmd, bufio.NewReader(out)
 }
 
-
 // TestSemaphoreMixedSizes: a Release wakes a sleeper that can use the
 // permits, not only one that cannot (lost wake-up 2), across processes and
 // between goroutines of one process.
