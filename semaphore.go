@@ -858,24 +858,28 @@ func (m *Semaphore) acquireSlow(ctx context.Context, n uint32) (err error) {
 			hungry = true
 			continue
 		}
-		// Another goroutine of this process may be able to use what this
-		// one cannot, unless a waiter is hungry: then nobody else may take.
-		if c := v & semCount; c > 0 && v&semHungry == 0 && m.l.could(c) { // step: sem.acquire.could
-			// Too few for this Acquire, enough for another goroutine of
-			// this process that waits for the token: let it look. It
-			// registered its demand before it blocked on the token, so
-			// either could sees it, or it takes the token only after a
-			// later Release, whose wake reaches this process's sleeper.
-			if done, err := m.yield(ctx, n, try, &have); done {
-				return err
-			}
-			continue
-		}
 		if v&semSleepers == 0 {
 			if !atomic.CompareAndSwapUint32(m.value, v, v|semSleepers) { // step: sem.acquire.set_sleepers
 				continue
 			}
 			v |= semSleepers
+		}
+		// Too few for this Acquire, maybe enough for another goroutine of
+		// this process that waits for the token (unless a waiter is
+		// hungry: then nobody else may take): let it look. It registers
+		// its demand, then retries its take, then blocks on the token. So
+		// either could, which comes after the sleepers bit above, sees the
+		// demand, or the demand (and the retry) came after could, so after
+		// the bit: a Release after the retry finds the bit and wakes this
+		// process's sleeper. (could before the bit's CAS lost that
+		// Release: the CAS can succeed on a value that went away and came
+		// back, and the Release in between found no bit; internal/model,
+		// BugCouldFirst.)
+		if c := v & semCount; c > 0 && v&semHungry == 0 && m.l.could(c) { // step: sem.acquire.could
+			if done, err := m.yield(ctx, n, try, &have); done {
+				return err
+			}
+			continue
 		}
 		// A Release wakes every sleeping process (wakeSleepers), so a
 		// sleeper that returns without permits (cancelled, closed, or

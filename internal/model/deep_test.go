@@ -64,8 +64,8 @@ func TestMutexDeep(t *testing.T) {
 
 // TestSemaphoreDeep explores 3 processes × 1 goroutine with every
 // environment event, 2 × 2 with the events in pairs (all three at once do
-// not finish in 20 million states), hunger (3 × 1) with every event, and
-// 3 × 1 with two kills.
+// not finish in 20 million states), hunger (3 × 1) with every event for
+// counting permits and in pairs for owned ones, and 3 × 1 with two kills.
 func TestSemaphoreDeep(t *testing.T) {
 	opt := deep(t)
 	b := Budget{Kill: 1, Cancel: 1, Close: 1}
@@ -79,7 +79,8 @@ func TestSemaphoreDeep(t *testing.T) {
 		{"2×2, Close + cancel", SemaphoreConfig{Procs: twoByTwo, Initial: 1, Budget: Budget{Close: 1, Cancel: 1}}},
 		{"2×2, kill + Close", SemaphoreConfig{Procs: twoByTwo, Initial: 1, Budget: Budget{Kill: 1, Close: 1}}},
 		{"hunger, counting", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2))}, {sem(true, acquire(1))}, {sem(false, release(1), release(2))}}, Budget: b, Counting: true}},
-		{"hunger, owned", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, acquire(1), release(1))}, {sem(false, acquire(1), release(1))}}, Initial: 2, Budget: b}},
+		{"hunger, owned, kill + cancel", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, acquire(1), release(1))}, {sem(false, acquire(1), release(1))}}, Initial: 2, Budget: Budget{Kill: 1, Cancel: 1}}},
+		{"hunger, owned, Close + cancel", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2), release(2))}, {sem(true, acquire(1), release(1))}, {sem(false, acquire(1), release(1))}}, Initial: 2, Budget: Budget{Close: 1, Cancel: 1}}},
 		{"3×1, two kills", SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}, {sem(true, acquire(1), release(1))}}, Initial: 1, Budget: Budget{Kill: 2, Cancel: 1}}},
 	} {
 		report(t, tc.name, exploreSemaphore(t, tc.name, tc.cfg, opt))

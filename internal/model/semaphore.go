@@ -101,6 +101,14 @@ type SemaphoreConfig struct {
 	// BugNoSated: a hungry waiter that gives up (cancelled, closed) leaves
 	// its hunger in place, holding every other waiter back.
 	BugNoSated bool
+	// BugCouldFirst is acquireSlow's order until the deep configurations
+	// found this: could before the sleepers bit's CAS. A goroutine of the
+	// same process registers after could looked and retries while another
+	// process holds the permit; that process's Release finds no sleepers
+	// bit and wakes nobody; the CAS then succeeds all the same, since the
+	// value is back to what was loaded (ABA), and the token's holder sleeps
+	// while the goroutine parked on its token could take the permit.
+	BugCouldFirst bool
 }
 
 // Semaphore program counters. Each names the step the goroutine takes next.
@@ -856,7 +864,11 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			add("sem.acquire.could", "a goroutine waiting for the token could use the value: yield")
 			return
 		}
-		m.toSleep(&ns, t)
+		if m.cfg.BugCouldFirst {
+			m.toSleep(&ns, t)
+		} else {
+			nt.pc = spWaitv
+		}
 		add("sem.acquire.could", "nobody")
 
 	case spSetS:
@@ -867,7 +879,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		}
 		ns.value |= svSleepers
 		nt.v |= svSleepers
-		nt.pc = spWaitv
+		m.beforeSleep(&ns, t)
 		add("sem.acquire.set_sleepers", "")
 
 	case spWaitv:
@@ -1042,21 +1054,39 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 // the permits, to could, if another goroutine of its process might use
 // them (none may while a waiter is hungry), or to the sleep.
 func (m *SemaphoreModel) afterLoad(ns *SemState, t int) {
-	if v := ns.th[t].v; v&svCount > 0 && v&svHungry == 0 && !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways {
+	if m.cfg.BugCouldFirst && m.mayYield(ns.th[t].v) {
 		ns.th[t].pc = spCould
 		return
 	}
 	m.toSleep(ns, t)
 }
 
+// mayYield reports whether a goroutine that loaded v, too few for itself,
+// asks could before it sleeps: some permits, and nobody hungry.
+func (m *SemaphoreModel) mayYield(v uint8) bool {
+	return v&svCount > 0 && v&svHungry == 0 && !m.cfg.BugTokenYield && !m.cfg.BugYieldAlways
+}
+
 // toSleep moves t from its last look to the sleep: set the sleepers bit
-// first unless the value it loaded has it.
+// first unless the value it loaded has it, then could (beforeSleep).
 func (m *SemaphoreModel) toSleep(ns *SemState, t int) {
 	if ns.th[t].v&svSleepers == 0 {
 		ns.th[t].pc = spSetS
 	} else {
-		ns.th[t].pc = spWaitv
+		m.beforeSleep(ns, t)
 	}
+}
+
+// beforeSleep moves t, its sleepers bit set, to could or to the sleep.
+// could comes after the bit: a goroutine of its process that registers
+// after could looked, and whose retry still found too few, has its
+// Release come after the bit, and so a wake-up (BugCouldFirst).
+func (m *SemaphoreModel) beforeSleep(ns *SemState, t int) {
+	if !m.cfg.BugCouldFirst && m.mayYield(ns.th[t].v) {
+		ns.th[t].pc = spCould
+		return
+	}
+	ns.th[t].pc = spWaitv
 }
 
 // startChecks moves t, back from futex_waitv, to check_lives of the first

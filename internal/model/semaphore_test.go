@@ -155,6 +155,15 @@ var semaphoreBugs = []struct {
 		SemaphoreConfig{Procs: [][]SemScript{{sem(true, acquire(2))}, {sem(false, acquire(1))}, {sem(false, release(1))}}, Budget: Budget{Cancel: 1}, Counting: true},
 		func(c *SemaphoreConfig) { c.BugNoSated = true },
 	},
+	{
+		// P0.G0 (Acquire(2)) asks could before G1 registers; G1's retry
+		// finds P1 holding the permit; P1's Release finds no sleepers bit;
+		// G0's CAS of the bit succeeds on the same value (ABA) and it
+		// sleeps, with G1 parked on its token and the permit free.
+		"BugCouldFirst: could before the sleepers bit",
+		SemaphoreConfig{Procs: [][]SemScript{{sem(false, acquire(2)), sem(false, acquire(1))}, {sem(false, acquire(1), release(1))}}, Initial: 1},
+		func(c *SemaphoreConfig) { c.BugCouldFirst = true },
+	},
 }
 
 func TestSemaphoreBugs(t *testing.T) {
