@@ -345,3 +345,46 @@ func readLine(t *testing.T, r *bufio.Reader) string {
 	}
 	return strings.TrimSuffix(line, "\n")
 }
+
+// child starts the current test as a child with role (and env), reading
+// its standard output; it returns the command and a function that reads
+// one line, failing the test if none comes within a generous bound.
+func child(t *testing.T, seg *ps.Segment, role string, env ...string) (*exec.Cmd, func() string) {
+	t.Helper()
+	cmd := segChild(t, seg, role, env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 16)
+	go func() {
+		r := bufio.NewReader(out)
+		for {
+			l, err := r.ReadString('\n')
+			if l != "" {
+				lines <- l[:len(l)-min(1, len(l))]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	return cmd, func() string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return "(exited)"
+			}
+			return l
+		case <-time.After(20 * time.Second):
+			t.Fatalf("child %s: no line within 20s", role)
+			return ""
+		}
+	}
+}

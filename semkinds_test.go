@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -409,7 +410,8 @@ func TestInspectSemaphoreKinds(t *testing.T) {
 // TestSemaphoreHunger: the starvation bound across processes, and that a
 // hunger passes the permits it held back on, however it ends.
 //
-//	P.1  P makes a counting semaphore at 0; X sleeps in Acquire(3).
+//	P.1  P makes a counting semaphore at 0; X sleeps in Acquire(3) (it
+//	     is cancelled by SIGUSR1).
 //	P.2  After more than 1 ms, P releases 1: X wakes, finds too few, and
 //	     becomes the hungry waiter (Inspect shows it).
 //	Y    Y calls Acquire(1), and is held back: the permit stays free.
@@ -422,10 +424,13 @@ func TestSemaphoreHunger(t *testing.T) {
 		sem := counting(t, inherit(t), "sem", 0, 0)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
 		go func() {
-			bufio.NewReader(os.Stdin).ReadString('\n')
+			<-usr1
 			cancel()
 		}()
+		fmt.Println("waiting")
 		if err := sem.Acquire(ctx, 3); err != nil {
 			fmt.Printf("acquire 3: %v\n", err)
 		} else {
@@ -438,7 +443,7 @@ func TestSemaphoreHunger(t *testing.T) {
 	case "Y":
 		sem := counting(t, inherit(t), "sem", 0, 0)
 		// No deadline: a sleep that times out looks again, and would find
-		// a permit that nobody woke it for. P gives up on Y after 10 s.
+		// a permit that nobody woke it for. P gives up on Y after 20 s.
 		fmt.Println("trying")
 		if err := sem.Acquire(context.Background(), 1); err != nil {
 			fmt.Printf("acquire 1: %v\n", err)
@@ -474,31 +479,18 @@ func TestSemaphoreHunger(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 			}
-			start := func(role string) (*exec.Cmd, *bufio.Reader, *os.File) {
-				cmd := segChild(t, seg, role)
-				in, err := cmd.StdinPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := cmd.StdoutPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-				return cmd, bufio.NewReader(out), in.(*os.File)
+			x, readX := child(t, seg, "X")
+			if l := readX(); l != "waiting" {
+				t.Fatalf("X: %q", l)
 			}
-			x, xout, xin := start("X")
 			until("X waits", func(s ps.SemaphoreState) bool { return s.Waiters > 0 })
 			time.Sleep(5 * time.Millisecond) // X has waited more than 1 ms
 			if err := sem.Release(1); err != nil {
 				t.Fatal(err)
 			}
 			until("X is hungry", func(s ps.SemaphoreState) bool { return s.Hungry })
-			_, yout, _ := start("Y")
-			if l := readLine(t, yout); l != "trying" {
+			_, readY := child(t, seg, "Y")
+			if l := readY(); l != "trying" {
 				t.Fatalf("Y: %q", l)
 			}
 			// Y is held back: however long it tries, the permit stays.
@@ -511,7 +503,7 @@ func TestSemaphoreHunger(t *testing.T) {
 				if err := sem.Release(2); err != nil {
 					t.Fatal(err)
 				}
-				if l := readLine(t, xout); l != "acquired 3" {
+				if l := readX(); l != "acquired 3" {
 					t.Fatalf("X: %q", l)
 				}
 				// Y, waiting for over 1 ms too, may be the hungry one now.
@@ -522,22 +514,17 @@ func TestSemaphoreHunger(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "cancelled":
-				fmt.Fprintln(xin)
-				if l := readLine(t, xout); l != "acquire 3: context canceled" {
+				x.Process.Signal(syscall.SIGUSR1)
+				if l := readX(); l != "acquire 3: context canceled" {
 					t.Fatalf("X: %q", l)
 				}
 			case "killed":
 				x.Process.Kill()
 			}
-			yl := make(chan string, 1)
-			go func() { yl <- readLine(t, yout) }()
-			select {
-			case l := <-yl:
-				if l != "acquired 1" {
-					t.Fatalf("Y: %q, want its permit once X's hunger is over", l)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("Y still waits 10 s after X's hunger ended (%s), value %d", end, sem.Value())
+			// readY fails the test if Y still waits 20 s after the hunger
+			// ended.
+			if l := readY(); l != "acquired 1" {
+				t.Fatalf("Y: %q, want its permit once X's hunger is over", l)
 			}
 			if st := state(); st.Value != 0 || st.Hungry {
 				t.Errorf("at the end: %+v, want value 0 and no hunger", st)
