@@ -524,14 +524,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			if m.cfg.BugPostOutside && !s.unmapped(p) {
 				// The old post: its CAS, sleepers or not, then a wake
 				// that is skipped if closed.
-				old := s.value
-				ns.value = old&^svSleepers + n
-				ns.total += n
-				if old&svSleepers != 0 {
-					nt.pc = spRWake
-				} else {
-					m.advance(&ns, t)
-				}
+				m.post(&ns, t, n)
 				add("sem.release.fast_cas", e.notef("value %d", int(ns.value&svCount), 0))
 				return
 			}
@@ -566,16 +559,7 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 		add(label, "")
 
 	case spPostCAS:
-		// post, inside Segment.enter: the CAS that adds the permits and
-		// clears the sleepers bit; a wake if it was set.
-		old := s.value
-		ns.value = old&^svSleepers + n
-		ns.total += n
-		if old&svSleepers != 0 {
-			nt.pc = spRWake
-		} else {
-			m.advance(&ns, t)
-		}
+		m.post(&ns, t, n)
 		add("sem.release.post_cas", e.notef("value %d", int(ns.value&svCount), 0))
 
 	case spCheck:
@@ -1047,6 +1031,20 @@ func (m *SemaphoreModel) thread(s *SemState, t int, e *emitter[SemState]) {
 			return
 		}
 		add("sem.release.wake", e.woke(ns.fx.WakeAll(fwValue), m.name))
+	}
+}
+
+// post is a counting post's CAS (post_cas, inside Segment.enter): it adds
+// n permits and clears the sleepers bit, keeping svHungry, and moves t to
+// the wake if the bit was set.
+func (m *SemaphoreModel) post(ns *SemState, t int, n uint8) {
+	old := ns.value
+	ns.value = old&^svSleepers + n
+	ns.total += n
+	if old&svSleepers != 0 {
+		ns.th[t].pc = spRWake
+	} else {
+		m.advance(ns, t)
 	}
 }
 
