@@ -445,22 +445,14 @@ func (m *Semaphore) takeFast(n uint32) bool {
 	return atomic.CompareAndSwapUint64(m.state, m.free, m.me64-uint64(n)) || m.takeLoop(n, false) // step: osem.take.cas
 }
 
-// takeQuick is the take of Acquire's fast path, from the word as loaded:
-// for owned permits, takeLoop; for counting permits, a CAS while there
-// are enough (the fast path's, sem.acquire.fast_cas, again).
+// takeQuick is the take of Acquire's fast path once its first CAS failed,
+// with no lock: for owned permits, takeFast; for counting permits, take
+// (a CAS while there are enough and nobody is hungry).
 func (m *Semaphore) takeQuick(n uint32) bool {
-	if !m.counting {
-		return m.takeFast(n)
+	if m.counting {
+		return m.take(n, false) // no lock for counting permits
 	}
-	for {
-		v := atomic.LoadUint32(m.value)
-		if v&semCount < n || v&semHungry != 0 {
-			return false
-		}
-		if atomic.CompareAndSwapUint32(m.value, v, v-n) { // step: sem.acquire.fast_cas
-			return true
-		}
-	}
+	return m.takeFast(n)
 }
 
 // takeLoop is takeFast from the word as loaded; hungry says whether the
