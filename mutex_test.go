@@ -337,15 +337,6 @@ func TestMutexOwnerDeath(t *testing.T) {
 	m.Unlock()
 }
 
-// readLine reads a line from a child, without its newline.
-func readLine(t *testing.T, r *bufio.Reader) string {
-	line, err := r.ReadString('\n')
-	if err != nil && line == "" {
-		return "(" + err.Error() + ")"
-	}
-	return strings.TrimSuffix(line, "\n")
-}
-
 // child starts the current test as a child with role (and env), reading
 // its standard output; it returns the command and a function that reads
 // one line, failing the test if none comes within a generous bound.

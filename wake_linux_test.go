@@ -611,3 +611,12 @@ func TestMutexWokenTakesAndDies(t *testing.T) {
 		t.Fatalf("C: %q; want ErrOwnerDead from B's death, well before its deadline", line)
 	}
 }
+
+// readLine reads a line from a child, without its newline.
+func readLine(t *testing.T, r *bufio.Reader) string {
+	line, err := r.ReadString('\n')
+	if err != nil && line == "" {
+		return "(" + err.Error() + ")"
+	}
+	return strings.TrimSuffix(line, "\n")
+}
