@@ -106,3 +106,7 @@ func SemaphoreEntry(m *Semaphore, i int) (id uint32, n int, table bool) {
 	e := semHeld + uint64(i)*8
 	return atomic.LoadUint32(m.w(e)), int(atomic.LoadUint32(m.w(e + 4))), atomic.LoadUint64(m.state)&semTable != 0
 }
+
+// SemaphoreHungry reports whether m's hunger bit is set: a hungry waiter
+// (see "Fairness" in semaphore.go) holds every other Acquire back.
+func SemaphoreHungry(m *Semaphore) bool { return atomic.LoadUint32(m.value)&semHungry != 0 }
