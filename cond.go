@@ -53,9 +53,10 @@ import (
 // waiter that registered after the Signal it came from: a spurious wake-up
 // for that one, never a lost one.
 //
-// Broadcast wakes one sleeper, not all: every waiter that takes a signal
+// Broadcast wakes two sleepers, not all: every waiter that takes a signal
 // and sees signals still outstanding wakes one more (passes the baton), so
-// the waiters wake one after another rather than all fight for c.L at once.
+// the waiters wake in two chains, one after another, rather than all fight
+// for c.L at once.
 //
 // # A waiter's states and transitions (the step labels are the model's)
 //
@@ -105,8 +106,7 @@ import (
 //
 // Signal: signals < waiters → signals+1, seq+1 (cond.signal.grant), wake
 // one (cond.signal.wake). Broadcast: signals = waiters, seq+1
-// (cond.broadcast.grant),
-// wake one (cond.broadcast.wake). Both, finding signals outstanding,
+// (cond.broadcast.grant), wake two (cond.broadcast.wake). Both, finding signals outstanding,
 // suspect that grants went to the dead: they scan the records once first,
 // always when every waiter is granted already (signals = waiters: the grant
 // would go to nobody), and otherwise at most once a millisecond per handle
@@ -474,6 +474,7 @@ func (c *Cond) sleep(ctx context.Context, s0 uint32, alone bool) error {
 	}()
 	// From here until the baton is passed on, a death of this process
 	// makes the kernel wake one sleeper on the baton word.
+	reschedule()                  // before armPending locks this goroutine to its thread
 	disarm := armPending(c.baton) // step: cond.wait.arm
 	defer disarm()                // step: cond.wait.disarm
 	var lives []liveRef
@@ -704,8 +705,8 @@ func (c *Cond) Signal() {
 
 // Broadcast wakes all goroutines waiting on c, in every process. It is
 // allowed but not required for the caller to hold c.L. It never blocks.
-// The waiters are woken one after another, each by the one before, rather
-// than all at once. It panics with an error matching ErrClosed if the
+// The waiters are woken one after another, in two chains, each by the one
+// before, rather than all at once. It panics with an error matching ErrClosed if the
 // segment is closed.
 func (c *Cond) Broadcast() {
 	if !c.s.enter() {
@@ -729,7 +730,13 @@ func (c *Cond) Broadcast() {
 		}
 		nst := uint64(uint32(st)+1) | w<<32 | w<<48        // every waiter granted
 		if atomic.CompareAndSwapUint64(c.state, st, nst) { // step: cond.broadcast.grant
-			c.wake() // step: cond.broadcast.wake
+			// Two chains of baton passes: one per CPU of a small
+			// machine, so that neither waits idle for the other's next
+			// wake-up (8 processes on 2 CPUs: 126 against 134 µs with
+			// one chain, 175 µs waking all at once).
+			if atomic.LoadUint32(c.sleepers) != 0 {
+				futex.Wake(c.seq, 2) // step: cond.broadcast.wake
+			}
 			return
 		}
 	}

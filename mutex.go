@@ -205,7 +205,9 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 	}
 	defer m.l.release()
 	// If this process is woken and dies before it takes the lock, the
-	// kernel passes the wake on (see armPending).
+	// kernel passes the wake on (see armPending), which locks this
+	// goroutine to its thread: reschedule first.
+	reschedule()
 	defer armPending(m.word)() // step: mutex.lock.arm_pending
 	for {
 		v := atomic.LoadUint32(m.word) // step: mutex.lock.load
@@ -252,7 +254,7 @@ func (m *mutexCore) lockSleep(ctx context.Context) (err error) {
 			}
 			v |= lockWaiters
 		}
-		err := m.s.sleep(ctx, m.word, v, lives, poll)
+		err := m.s.sleepv(ctx, m.word, v, lives, poll || m.s.needPoll()) // sleep, but for its reschedule (above)
 		if err != nil {
 			// This sleeper may have taken the wake of an Unlock.
 			futex.Wake(m.word, 1) // step: mutex.lock.pass_wake

@@ -237,8 +237,37 @@ const pollInterval = 10 * time.Millisecond
 // kernel cannot report deaths, it returns at least every pollInterval. The
 // caller holds s.enter().
 func (s *Segment) sleep(ctx context.Context, word *uint32, val uint32, lives []liveRef, poll bool) error {
+	reschedule()
 	return s.sleepv(ctx, word, val, lives, poll || s.needPoll())
 }
+
+// reschedule yields the processor (runtime.Gosched) if no sleep of this
+// process has done so for reschedEvery. A caller about to block in the
+// kernel calls it first, before it locks its goroutine to its thread (a
+// Gosched from a locked goroutine hands its P to another thread and back).
+//
+// A goroutine that blocks only in system calls is never rescheduled, so it
+// keeps its processor's scheduling tick forever. Once that tick is 10 ms
+// old, the runtime's sysmon counts it as running too long: at every
+// blocking system call, sysmon takes its P away (and may start a thread to
+// run it), and sysmon itself keeps polling every 20 µs instead of backing
+// off to 10 ms. In a broadcast to 8 processes on 2 CPUs (ps_cond_broadcast_8p),
+// sysmon's wake-ups were a quarter of all context switches. One Gosched
+// every 2 ms gives the tick a new start and costs little: it may wake a
+// spinning thread, at most 500 times a second per process.
+func reschedule() {
+	now := futex.Now()
+	if l := lastResched.Load(); now-l >= int64(reschedEvery) && lastResched.CompareAndSwap(l, now) {
+		runtime.Gosched()
+	}
+}
+
+// reschedEvery is the least time between two of reschedule's Goscheds, well
+// below the runtime's 10 ms (forcePreemptNS).
+const reschedEvery = 2 * time.Millisecond
+
+// lastResched is when reschedule last yielded, in futex.Now's nanoseconds.
+var lastResched atomic.Int64
 
 // sleepv is sleep for a caller that watches no holder's death through the
 // kernel's robust list, or that does not need to: it polls only when poll

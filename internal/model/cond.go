@@ -256,19 +256,25 @@ func (m *CondModel) name(t int) string { return fmt.Sprintf("P%d", t) }
 // wake is Cond.wake: FUTEX_WAKE(seq, 1) if sleepers is not 0; it calls emit
 // with every outcome.
 func (m *CondModel) wake(s *CondState, emit func(CondState, string)) {
+	m.wakeN(s, 1, emit)
+}
+
+// wakeN is FUTEX_WAKE of up to k sleepers on seq, skipped when the
+// sleepers count is 0 (Cond.wake; Broadcast wakes 2).
+func (m *CondModel) wakeN(s *CondState, k int, emit func(CondState, string)) {
 	if s.Sleepers == 0 {
 		emit(*s, "sleepers 0: no wake")
 		return
 	}
-	m.wakeWord(s, 0, emit)
+	m.wakeWord(s, 0, k, emit)
 }
 
-func (m *CondModel) wakeWord(s *CondState, w int, emit func(CondState, string)) {
+func (m *CondModel) wakeWord(s *CondState, w, k int, emit func(CondState, string)) {
 	if s.F.Sleepers(w) == 0 {
 		emit(*s, "woke nobody")
 		return
 	}
-	s.F.Wakes(w, 1, func(woken uint16, after Futex) {
+	s.F.Wakes(w, k, func(woken uint16, after Futex) {
 		n := *s
 		n.F = after
 		for t := range m.nprocs {
@@ -714,7 +720,11 @@ func (m *CondModel) step(s *CondState, p int, e *emitter[CondState]) {
 			add(label, n, "woke all")
 			return
 		}
-		m.wake(&n, func(n CondState, note string) { add(label, n, note) })
+		k := 1
+		if g.PC == cpcBcWake {
+			k = 2 // Broadcast starts two chains of baton passes
+		}
+		m.wakeN(&n, k, func(n CondState, note string) { add(label, n, note) })
 	}
 }
 
@@ -745,7 +755,7 @@ func (m *CondModel) env(s *CondState, e *emitter[CondState]) {
 			n := *s
 			n.P[p].Marked = true
 			if g.Armed {
-				m.wakeWord(&n, 1, func(n CondState, note string) { e.add("kernel", "kernel.robust", false, n, note) })
+				m.wakeWord(&n, 1, 1, func(n CondState, note string) { e.add("kernel", "kernel.robust", false, n, note) })
 			} else {
 				e.add("kernel", "kernel.robust", false, n, "")
 			}
