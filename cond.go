@@ -193,6 +193,16 @@ func condLines(procCap uint64) uint64 { return (procCap + 7) / 8 }
 // every hop (measured: cond ping-pong 1084 → 885 ns with this alone).
 func recordAt(i, lines uint64) uint64 { return (i%lines*8 + i/lines) * 8 }
 
+// BUG(cond): A Cond can lose a Broadcast's wake-up when a Broadcast, a
+// later grant and three waiters meet (the signal pool of the protocol
+// above cond.go's constants; found by internal/model's TestCondDeep, 4
+// processes). W0 waits; Broadcast grants it (signals 1); W1 and W2
+// register; a Signal grants one more (signals 2, seq+1), which makes W1
+// and W2 eligible too; W1 and W2 take both signals, and W0, waiting since
+// before the Broadcast, sleeps on with signals 0 until a later grant. A
+// reclaim's or a leave's nudge does the same. Fixing it needs the signals
+// of each grant's generation counted apart.
+
 // A Cond is a condition variable shared by processes, bound to a Mutex.
 // Obtain one with NewCond; the zero value is not usable. A Cond must not be
 // copied.

@@ -101,7 +101,7 @@ type CondConfig struct {
 	BugNoReclaim bool
 }
 
-const maxCondProcs = 3
+const maxCondProcs = 4
 
 type condRec struct{ ID, N uint8 } // ID = gen<<2 | slot; gen 0: none
 

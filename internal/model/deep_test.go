@@ -112,3 +112,24 @@ func TestRWMutexDeep(t *testing.T) {
 		report(t, tc.name, r)
 	}
 }
+
+// TestCondDeep explores three waiters and a broadcaster, so that
+// Broadcast's two wake-ups leave a third sleeper for the baton chain, with
+// the environment events one at a time. It fails today: the kill and the
+// broadcast-and-signal configurations find the lost Broadcast wake-up
+// described in cond.go's BUG note (a waiter registered after a Broadcast
+// takes its signal once a later grant makes it eligible).
+func TestCondDeep(t *testing.T) {
+	opt := deep(t)
+	for _, tc := range []struct {
+		name string
+		cfg  CondConfig
+	}{
+		{"three waiters, a broadcast, kill", CondConfig{Procs: [][]CondOp{{cw}, {cw}, {cw}, {cb}}, Budget: Budget{Kill: 1}, InitSeq: 7}},
+		{"three waiters, a broadcast, cancel", CondConfig{Procs: [][]CondOp{{cw}, {cw}, {cw}, {cb}}, Budget: Budget{Cancel: 1}, InitSeq: 7}},
+		{"three waiters, a broadcast, Close", CondConfig{Procs: [][]CondOp{{cw}, {cw}, {cw}, {cb}}, Budget: Budget{Close: 1}, InitSeq: 7}},
+		{"three waiters, a broadcast and a signal", CondConfig{Procs: [][]CondOp{{cw}, {cw}, {cw}, {cb, cs}}, InitSeq: 7}},
+	} {
+		report(t, tc.name, exploreCond(t, tc.name, tc.cfg, opt))
+	}
+}
