@@ -49,9 +49,22 @@ import (
 // (signals = waiters, seq+1). A waiter that leaves without taking (its
 // context ended, or Close) and was eligible, with signals outstanding, may
 // leave more signals than eligible waiters: it nudges (seq+1, making every
-// waiter left eligible) and wakes one. The nudge may give the wake-up to a
-// waiter that registered after the Signal it came from: a spurious wake-up
-// for that one, never a lost one.
+// waiter left eligible, and signals = waiters) and wakes one. The nudge
+// may give a wake-up to a waiter that registered after the grant it came
+// from: a spurious wake-up for that one, never a lost one.
+//
+// # Generations
+//
+// The pool does not tell one grant's signals from another's, and seq+1
+// makes every waiter eligible, those registered after an earlier grant
+// too. So a grant or nudge that finds signals outstanding grants to every
+// waiter (signals = waiters), as a Broadcast: otherwise waiters registered
+// after that earlier grant could take its signals, and a waiter it was for
+// would sleep on (W0 waits; Broadcast; W1 and W2 register; Signal; W1 and
+// W2 take both signals; W0 sleeps with none left: internal/model's
+// BugPoolMix, found with three waiters). The extra grants are spurious
+// wake-ups, which callers allow for; with no signal outstanding a Signal
+// grants one, and it may go to any waiter registered before it.
 //
 // Broadcast wakes two sleepers, not all: every waiter that takes a signal
 // and sees signals still outstanding wakes one more (passes the baton), so
@@ -104,8 +117,8 @@ import (
 //	           rule: a waiter that consumed a wake-up and does not use it
 //	           passes it on.
 //
-// Signal: signals < waiters → signals+1, seq+1 (cond.signal.grant), wake
-// one (cond.signal.wake). Broadcast: signals = waiters, seq+1
+// Signal: signals < waiters → signals+1 (signals = waiters if some were
+// outstanding), seq+1 (cond.signal.grant), wake one (cond.signal.wake). Broadcast: signals = waiters, seq+1
 // (cond.broadcast.grant), wake two (cond.broadcast.wake). Both, finding signals outstanding,
 // suspect that grants went to the dead: they scan the records once first,
 // always when every waiter is granted already (signals = waiters: the grant
@@ -192,16 +205,6 @@ func condLines(procCap uint64) uint64 { return (procCap + 7) / 8 }
 // of a ping-pong sharing the line would move it between their CPUs on
 // every hop (measured: cond ping-pong 1084 → 885 ns with this alone).
 func recordAt(i, lines uint64) uint64 { return (i%lines*8 + i/lines) * 8 }
-
-// BUG(cond): A Cond can lose a Broadcast's wake-up when a Broadcast, a
-// later grant and three waiters meet (the signal pool of the protocol
-// above cond.go's constants; found by internal/model's TestCondDeep, 4
-// processes). W0 waits; Broadcast grants it (signals 1); W1 and W2
-// register; a Signal grants one more (signals 2, seq+1), which makes W1
-// and W2 eligible too; W1 and W2 take both signals, and W0, waiting since
-// before the Broadcast, sleeps on with signals 0 until a later grant. A
-// reclaim's or a leave's nudge does the same. Fixing it needs the signals
-// of each grant's generation counted apart.
 
 // A Cond is a condition variable shared by processes, bound to a Mutex.
 // Obtain one with NewCond; the zero value is not usable. A Cond must not be
@@ -596,9 +599,10 @@ func (c *Cond) take(last bool) (left uint64, ok bool) {
 }
 
 // leave unregisters a waiter, registered at s0, that gives up without
-// taking a signal. If it was eligible and signals remain, they may now outnumber the eligible
-// waiters: it nudges, making every waiter left eligible. If signals remain
-// it wakes one, since it may have consumed a wake-up meant for another.
+// taking a signal. If it was eligible and signals remain, they may now
+// outnumber the eligible waiters: it nudges, making every waiter left
+// eligible and granting to each (see "Generations"). If signals remain it
+// wakes one, since it may have consumed a wake-up meant for another.
 func (c *Cond) leave(s0 uint32, eligible bool) {
 	atomic.AddUint64(c.rec, ^uint64(condRecCount-1)) // step: cond.leave.record
 	for {
@@ -609,7 +613,7 @@ func (c *Cond) leave(s0 uint32, eligible bool) {
 		// Judged on the state it changes: a grant since the caller last
 		// looked made it eligible, and counted it among the granted.
 		if (eligible || seq != s0) && sig > 0 {
-			seq++
+			seq, sig = seq+1, w // see "Generations"
 		}
 		if atomic.CompareAndSwapUint64(c.state, st, uint64(seq)|w<<32|sig<<48) { // step: cond.leave.cas
 			if sig > 0 {
@@ -662,8 +666,8 @@ func (c *Cond) reclaim(r *uint64, v uint64, id identity) bool {
 		seq := uint32(st)
 		if sig > 0 {
 			// Some of the signals may have been the dead's: let every
-			// waiter left take them.
-			seq++
+			// waiter left take one (see "Generations").
+			seq, sig = seq+1, w
 		}
 		if atomic.CompareAndSwapUint64(c.state, st, uint64(seq)|w<<32|sig<<48) { // step: cond.reclaim.global
 			if sig > 0 {
@@ -674,7 +678,10 @@ func (c *Cond) reclaim(r *uint64, v uint64, id identity) bool {
 	}
 }
 
-// Signal wakes one goroutine waiting on c, in any process, if there is one.
+// Signal wakes one goroutine waiting on c, in any process, if there is one
+// (or, while the waiters of an earlier Signal or Broadcast are still
+// waking, every waiter: see the package's notes on spurious wake-ups in
+// Cond).
 // It is allowed but not required for the caller to hold c.L. It never
 // blocks. It panics with an error matching ErrClosed if the segment is
 // closed.
@@ -705,7 +712,13 @@ func (c *Cond) Signal() {
 		if sig >= w {
 			return // nobody waiting, or every waiter granted a wake-up already
 		}
-		nst := st&^condSeq | uint64(uint32(st)+1) + condSignal
+		// With signals outstanding, grant to every waiter: see
+		// "Generations".
+		nsig := sig + 1
+		if sig > 0 {
+			nsig = w
+		}
+		nst := uint64(uint32(st)+1) | w<<32 | nsig<<48
 		if atomic.CompareAndSwapUint64(c.state, st, nst) { // step: cond.signal.grant
 			c.wake() // step: cond.signal.wake
 			return

@@ -418,3 +418,75 @@ func TestCondWokenThenKilled(t *testing.T) {
 		t.Fatalf("C: %q, want woken by the Signal B died with", line)
 	}
 }
+
+// TestCondBroadcastThenLaterWaiters: a Broadcast's wake-up is not taken by
+// waiters that registered after it, once a later Signal makes them
+// eligible too.
+//
+//	W0.1  W0 waits on c and sleeps in the kernel.
+//	P.1   P broadcasts. W0, woken, pauses (a test hook) before it looks.
+//	W1    W1 and W2 wait on c and sleep in the kernel.
+//	P.2   P signals: W1 and W2 are woken and return.
+//	W0.2  W0 goes on, and must return woken, by the Broadcast.
+//
+// Before "Generations" (cond.go), the Signal added one signal to the
+// Broadcast's and made W1 and W2 eligible for both: they took both, and
+// W0 found none and slept until its timeout (internal/model's BugPoolMix,
+// found with four processes).
+func TestCondBroadcastThenLaterWaiters(t *testing.T) {
+	switch childtest.Role() {
+	case "w0":
+		var once atomic.Bool
+		condChild(t, func() {
+			if once.Swap(true) {
+				return
+			}
+			fmt.Println("hooked")
+			gate := os.Getenv("GATE")
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if _, err := os.Stat(gate); err == nil {
+					return
+				}
+			}
+		})
+		return
+	case "w":
+		condChild(t, nil)
+		return
+	}
+	needKernelWait(t)
+	seg := create(t, 1<<20, nil)
+	m := mutex(t, seg, "m")
+	c := cond(t, seg, "c", m)
+	gate := filepath.Join(t.TempDir(), "gate")
+	w0 := startCondWaiter(t, seg, m, "w0", "GATE="+gate)
+	c.Broadcast()
+	if line := w0.next(t); line != "hooked" {
+		t.Fatalf("W0: %q after Broadcast, want hooked", line)
+	}
+	w1 := startCondWaiter(t, seg, m, "w")
+	w2 := startCondWaiter(t, seg, m, "w")
+	if _, w, s := ps.CondWords(c); w != 3 || s != 1 {
+		t.Fatalf("before the Signal: %d waiters, %d signals; want 3 and 1", w, s)
+	}
+	c.Signal()
+	for i, w := range []*condWaiter{w1, w2} {
+		if line := w.next(t); line != "woken" {
+			t.Fatalf("W%d: %q after the Signal, want woken", i+1, line)
+		}
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if line := w0.next(t); line != "woken" {
+		t.Fatalf("W0: %q, want woken by the Broadcast sent while it waited", line)
+	}
+	for _, w := range []*condWaiter{w0, w1, w2} {
+		if err := w.cmd.Wait(); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, w, s := ps.CondWords(c); w != 0 || s != 0 {
+		t.Errorf("at the end: %d waiters, %d signals; want 0 and 0", w, s)
+	}
+}

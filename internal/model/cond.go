@@ -72,7 +72,7 @@ const (
 
 // CondConfig is what CondModel explores.
 type CondConfig struct {
-	Procs   [][]CondOp // one goroutine per process, at most 3
+	Procs   [][]CondOp // one goroutine per process, at most 4
 	Budget  Budget
 	SeqBits uint8 // bits of seq, 3 if 0
 	InitSeq uint8 // seq's initial value (as after many Signals)
@@ -99,6 +99,12 @@ type CondConfig struct {
 	// BugNoReclaim never takes dead registrations off the count (bug 3:
 	// deaths fill the count).
 	BugNoReclaim bool
+	// BugPoolMix is the pool before generations were kept apart: a grant
+	// or nudge that finds signals outstanding adds its own (Signal: one;
+	// a nudge: none) and makes every waiter eligible, so that waiters
+	// registered after the earlier grant can take its signals (a
+	// Broadcast's wake-up lost, found with three waiters).
+	BugPoolMix bool
 }
 
 const maxCondProcs = 4
@@ -372,6 +378,9 @@ func (m *CondModel) step(s *CondState, p int, e *emitter[CondState]) {
 			n.S = min(n.S, n.W)
 			if n.S > 0 {
 				n.Seq = (n.Seq + 1) & mask
+				if !m.cfg.BugPoolMix {
+					n.S = n.W
+				}
 			}
 		}
 		ng.PC = g.RecRet
@@ -615,6 +624,9 @@ func (m *CondModel) step(s *CondState, p int, e *emitter[CondState]) {
 		n.S = min(n.S, n.W)
 		if (g.Elig || s.Seq != g.S0) && n.S > 0 {
 			n.Seq = (n.Seq + 1) & mask
+			if !m.cfg.BugPoolMix {
+				n.S = n.W
+			}
 		}
 		ng.Reg = false
 		ng.PC = cpcLeaveDone
@@ -692,8 +704,11 @@ func (m *CondModel) step(s *CondState, p int, e *emitter[CondState]) {
 		}
 		n.Seq = (n.Seq + 1) & mask
 		switch {
-		case !bc:
+		case !bc && (s.S == 0 || m.cfg.BugPoolMix):
 			n.S++
+			ng.PC = cpcSigWake
+		case !bc:
+			n.S = n.W // signals outstanding: grant to every waiter
 			ng.PC = cpcSigWake
 		case m.cfg.BugBroadcastNoGrant:
 			n.Bcast, n.S = n.Seq, 0

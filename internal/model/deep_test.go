@@ -115,10 +115,9 @@ func TestRWMutexDeep(t *testing.T) {
 
 // TestCondDeep explores three waiters and a broadcaster, so that
 // Broadcast's two wake-ups leave a third sleeper for the baton chain, with
-// the environment events one at a time. It fails today: the kill and the
-// broadcast-and-signal configurations find the lost Broadcast wake-up
-// described in cond.go's BUG note (a waiter registered after a Broadcast
-// takes its signal once a later grant makes it eligible).
+// the environment events one at a time. (Before "Generations" in
+// cond.go, the kill and the broadcast-and-signal configurations found a
+// lost Broadcast wake-up: BugPoolMix.)
 func TestCondDeep(t *testing.T) {
 	opt := deep(t)
 	for _, tc := range []struct {
@@ -131,5 +130,17 @@ func TestCondDeep(t *testing.T) {
 		{"three waiters, a broadcast and a signal", CondConfig{Procs: [][]CondOp{{cw}, {cw}, {cw}, {cb, cs}}, InitSeq: 7}},
 	} {
 		report(t, tc.name, exploreCond(t, tc.name, tc.cfg, opt))
+	}
+	// The planted bug: the pool mixed (W0 waits; Broadcast grants it; W1
+	// and W2 register; a Signal makes them eligible, and they take both
+	// signals; W0 sleeps on). Four processes take minutes without hash
+	// compaction, so it is here rather than in TestCondBugs.
+	cfg := CondConfig{Procs: [][]CondOp{{cw}, {cw}, {cw}, {cb, cs}}, InitSeq: 7, BugPoolMix: true}
+	r := exploreCond(t, "Broadcast's signal taken by later waiters (BugPoolMix)", cfg, Options{MaxStates: opt.MaxStates})
+	if len(r.Violations) == 0 || r.Violations[0].Kind != "lost-wakeup" {
+		t.Errorf("BugPoolMix: no lost wake-up found")
+	}
+	for _, v := range r.Violations {
+		t.Logf("%s", v.String())
 	}
 }
