@@ -120,14 +120,18 @@ func TestBarrierPartyKilled(t *testing.T) {
 		if !b.Broken() {
 			t.Fatal("Broken() false after a death")
 		}
+		// W returned, and exits: wait for that before the Reset, which
+		// frees the entries of dead parties only. (Waiting after it let a
+		// slow exit leave W's entry to a dead party, which broke the
+		// barrier again under the new parties.)
+		w.Wait()
 		if err := b.Reset(); err != nil {
 			t.Fatal(err)
 		}
 		if b.Broken() {
 			t.Fatal("Broken() true after Reset")
 		}
-		// W is gone too (it returned and exited): two new parties.
-		w.Wait()
+		// W is gone too: two new parties.
 		n1, read1 := child(t, seg, "N")
 		read1()
 		waitSleeping(t, n1.Process.Pid)
