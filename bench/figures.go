@@ -35,7 +35,9 @@ func figures() []figure {
 		{"ps_cond_pingpong_2cond", psCondPingPong(2)},
 		{"ps_event_pingpong", psEventPingPong},
 		{"ps_cond_broadcast_8p", psCondBroadcast},
-		{"c_cond_broadcast_8p", cCondBroadcast}, // its C peer, cpeers/cond_broadcast.c
+		{"c_cond_broadcast_8p", cCondBroadcast},                 // its C peer, cpeers/cond_broadcast.c
+		{"go_futex_broadcast_8p", goFutexBroadcast(false)},      // its scale in Go, gofutex.go
+		{"go_futex_broadcast_8p_chain", goFutexBroadcast(true)}, // likewise
 		{"ps_barrier_8p", psBarrier8p},
 		{"c_pthread_barrier_8p", cPthreadBarrier}, // its C peer, cpeers/barrier.c
 		{"ps_owner_death_sigkill", psOwnerDeath},

@@ -78,10 +78,13 @@ var groups = []group{
 	{
 		title: "Condition variable",
 		unit:  "ns",
-		match: regexp.MustCompile(`^ps_cond_(uncontended|broadcast)|^c_cond_broadcast`),
+		match: regexp.MustCompile(`^ps_cond_(uncontended|broadcast)|^c_cond_broadcast|^go_futex_broadcast`),
 		refFor: func(name string) string {
 			if strings.HasPrefix(name, "c_cond_broadcast_") {
 				return "ps_cond_broadcast_" + strings.TrimPrefix(name, "c_cond_broadcast_")
+			}
+			if strings.HasPrefix(name, "go_futex_broadcast_8p") {
+				return "ps_cond_broadcast_8p"
 			}
 			return ""
 		},
